@@ -1,0 +1,66 @@
+//! Builds the connector component for `wasm32-wasip2`, the way wasmtime's
+//! `crates/test-programs` builds its guests, so that `cargo run -p host-harness` and
+//! `cargo test` always load the component of this checkout.
+//!
+//! The guest gets its own folder inside the workspace's target dir: a nested cargo
+//! must not wait on the lock the outer one holds.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir
+        .parent()
+        .expect("host-harness sits in the workspace root");
+    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    let target_dir = workspace_target_dir(&out_dir).join("guest-build");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--package=whatsapp-connector",
+            "--target=wasm32-wasip2",
+            "--profile=guest",
+            "--locked",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // What the outer build set for the host must not leak into the guest build.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CARGO_MAKEFLAGS")
+        .output()
+        .expect("failed to run cargo to build the guest component");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nhint: run `rustup target add wasm32-wasip2`"
+            } else {
+                ""
+            };
+        panic!("building the guest component failed:\n{stderr}{hint}");
+    }
+    let wasm = target_dir.join("wasm32-wasip2/guest/whatsapp_connector.wasm");
+    assert!(wasm.exists(), "the guest build made no {}", wasm.display());
+    println!("cargo:rustc-env=WHATSAPP_CONNECTOR_WASM={}", wasm.display());
+}
+
+/// The target dir cargo writes `CACHEDIR.TAG` into, found above `OUT_DIR`.
+fn workspace_target_dir(out_dir: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or(out_dir)
+        .to_path_buf()
+}

@@ -1,0 +1,23 @@
+//! host-harness: a wasmtime host for the WhatsApp connector component.
+//!
+//! The CLI, the integration tests and the benchmark share this library:
+//! - [`runtime`]: load the component once, call it with a fresh store per call;
+//! - [`outbound`]: where the component's `graph.facebook.com` requests go (an
+//!   in-process stub or a loopback server), and the journal of what it asked for;
+//! - [`stub_graph`]: the built-in stub Graph API;
+//! - [`serve`]: the HTTP webhook endpoint behind `host-harness serve`;
+//! - [`json`]: the JSON forms of the WIT records the CLI prints;
+//! - [`demo`]: the end-to-end demo;
+//! - [`bindings`]: the generated host bindings.
+
+pub mod bindings;
+pub mod demo;
+pub mod json;
+pub mod outbound;
+pub mod runtime;
+pub mod serve;
+pub mod stub_graph;
+
+pub use outbound::{Outbound, RecordedRequest, StubResponse};
+pub use runtime::{COMPONENT_PATH, Connection, Connector};
+pub use whatsapp_connector::signature::sign as sign_webhook;

@@ -1,0 +1,278 @@
+//! `host-harness`: try the WhatsApp connector component from a shell.
+//!
+//! Exit codes: 0 success; 1 the connector refused or failed (a JSON error on stderr);
+//! 2 bad usage; 3 the host itself failed (component not loadable, trap, I/O).
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
+use host_harness::serve::{self, ServeOptions, ServeStats};
+use host_harness::{Connection, Connector, Outbound, demo, json};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "host-harness",
+    version,
+    about = "Load the WhatsApp connector component and run it: send messages, feed it webhooks, serve a webhook endpoint."
+)]
+struct Cli {
+    /// The component to load (default: the one built from this checkout).
+    #[arg(long, global = true, value_name = "PATH")]
+    component: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the end-to-end demo on the built-in stub Graph API (no credentials, no network).
+    Demo,
+    /// Action "Send Message": send a text message and print the output JSON.
+    Send(SendArgs),
+    /// Connection test: read the business phone number with the token and print it.
+    TestConnection(GraphArgs),
+    /// Trigger "Message received": run one webhook POST body through the component and
+    /// print its events as a JSON array.
+    Trigger(TriggerArgs),
+    /// Serve the trigger's webhook endpoint over HTTP; events go to stdout as JSON lines.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct GraphArgs {
+    /// System user access token (default with the built-in stub: a placeholder).
+    #[arg(long, env = "WHATSAPP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Phone number ID (default with the built-in stub: 100000000000001).
+    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID")]
+    phone_number_id: Option<String>,
+    /// Send the Graph API calls to this base URL (e.g. http://127.0.0.1:8080) instead of
+    /// answering them from the built-in stub. Path and headers are unchanged.
+    #[arg(long, value_name = "URL")]
+    graph_url: Option<String>,
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// Send message to: the recipient, starting with "+".
+    #[arg(long)]
+    to: String,
+    /// Message to send (1 to 4096 characters).
+    #[arg(long)]
+    message: String,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+#[derive(Args)]
+struct TriggerArgs {
+    /// The webhook body: a file, or - for stdin.
+    #[arg(long, value_name = "FILE")]
+    payload: PathBuf,
+    /// Sender number: only messages from this number become events.
+    #[arg(long)]
+    sender_number: Option<String>,
+    /// The Meta app secret: when set, --signature must be the body's X-Hub-Signature-256.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    app_secret: Option<String>,
+    /// The X-Hub-Signature-256 header value, `sha256=<hex>`.
+    #[arg(long)]
+    signature: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The token Meta's hub.challenge GET must present.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    verify_token: Option<String>,
+    /// The Meta app secret: POSTs must then carry a valid X-Hub-Signature-256.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    app_secret: Option<String>,
+    /// Sender number: only messages from this number become events.
+    #[arg(long)]
+    sender_number: Option<String>,
+    /// Largest accepted body in bytes; larger ones get 413.
+    #[arg(long, default_value_t = serve::DEFAULT_MAX_BODY)]
+    max_body: usize,
+}
+
+/// A failure, and how the process reports it.
+enum Failure {
+    /// The connector said no: a structured error, exit 1.
+    Connector(Value),
+    /// The host failed: exit 3.
+    Host(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Host(e)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Connector(error)) => {
+            eprintln!("{}", json!({ "error": error }));
+            ExitCode::from(1)
+        }
+        Err(Failure::Host(error)) => {
+            eprintln!("{}", json!({ "error": json::host_error(&error) }));
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn load(component: Option<&PathBuf>) -> anyhow::Result<Connector> {
+    match component {
+        Some(path) => Connector::load(path),
+        None => Connector::load_default(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let connector = load(cli.component.as_ref())?;
+    match cli.command {
+        Command::Demo => {
+            let summary = demo::run(&connector, &mut std::io::stdout().lock()).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Send(args) => {
+            let (connector, connection) = graph_setup(&connector, &args.graph)?;
+            let input = SendInput {
+                message: args.message,
+                send_message_to: args.to,
+            };
+            let output = connector
+                .send(&connection, &input)
+                .await?
+                .map_err(|e| Failure::Connector(json::connector_error(&e)))?;
+            print_json(&json::send_output(&output))
+        }
+        Command::TestConnection(args) => {
+            let (connector, connection) = graph_setup(&connector, &args)?;
+            let account = connector
+                .test_connection(&connection)
+                .await?
+                .map_err(|e| Failure::Connector(json::connector_error(&e)))?;
+            print_json(&json::account(&account))
+        }
+        Command::Trigger(args) => trigger(&connector, args).await,
+        Command::Serve(args) => serve_command(connector, args).await,
+    }
+}
+
+/// The connection and the outbound route for Graph API calls: the built-in stub (with
+/// placeholder credentials) unless `--graph-url` names a server.
+fn graph_setup(connector: &Connector, args: &GraphArgs) -> anyhow::Result<(Connector, Connection)> {
+    let stub = args.graph_url.is_none();
+    let connector = match &args.graph_url {
+        Some(url) => connector.with_outbound(Outbound::redirect(url)?),
+        None => connector.clone(),
+    };
+    let placeholder = |value: &Option<String>, default: &str| {
+        value.clone().unwrap_or_else(|| {
+            if stub {
+                default.to_owned()
+            } else {
+                String::new()
+            }
+        })
+    };
+    let connection = Connection {
+        system_user_access_token: placeholder(&args.token, "stub-access-token"),
+        phone_number_id: placeholder(&args.phone_number_id, demo::STUB_PHONE_NUMBER_ID),
+        ..Connection::default()
+    };
+    Ok((connector, connection))
+}
+
+fn print_json(value: &Value) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(anyhow::Error::from)?;
+    writeln!(stdout).map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure> {
+    let body = if args.payload.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("cannot read the payload from stdin")?;
+        body
+    } else {
+        std::fs::read(&args.payload)
+            .with_context(|| format!("cannot read {}", args.payload.display()))?
+    };
+    let headers = args
+        .signature
+        .map(|s| vec![("x-hub-signature-256".to_owned(), s)])
+        .unwrap_or_default();
+    let request = WebhookRequest {
+        method: "POST".into(),
+        headers,
+        query: String::new(),
+        body,
+    };
+    let properties = Properties {
+        sender_number: args.sender_number,
+    };
+    let secrets = WebhookSecrets {
+        app_secret: args.app_secret,
+        verify_token: None,
+    };
+    match connector
+        .handle_webhook(&request, &properties, &secrets)
+        .await?
+    {
+        Ok(Outcome::Events(events)) => {
+            print_json(&Value::Array(events.iter().map(json::event).collect()))
+        }
+        Ok(Outcome::Respond(r)) => Err(Failure::Host(anyhow::anyhow!(
+            "the component answered a POST with a direct {} response",
+            r.status
+        ))),
+        Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
+    }
+}
+
+async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr().context("no local address")?;
+    let options = ServeOptions {
+        properties: Properties {
+            sender_number: args.sender_number,
+        },
+        secrets: WebhookSecrets {
+            app_secret: args.app_secret,
+            verify_token: args.verify_token,
+        },
+        max_body: args.max_body,
+    };
+    eprintln!("serve: listening on http://{address} ({options:?})");
+    let stats = Arc::new(ServeStats::default());
+    let sink: serve::EventSink = Arc::new(Mutex::new(std::io::stdout()));
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve::serve(connector, listener, options, sink, stats.clone(), shutdown).await?;
+    eprintln!("serve: stopped {}", stats.summary());
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Outbound HTTP policy: the component always targets `https://graph.facebook.com`;
+//! the host decides where that goes. Every other host is refused, so a component run
+//! by the harness never reaches the internet.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The one host the component may call.
+pub const GRAPH_AUTHORITY: &str = "graph.facebook.com";
+
+/// An outbound request as the component made it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The full URL the component asked for, e.g. `https://graph.facebook.com/v24.0/1/messages`.
+    pub url: String,
+    /// Path and query, e.g. `/v24.0/1/messages`.
+    pub path_and_query: String,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The request as an operator may see it: the bearer token is redacted.
+    pub fn redacted(&self) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let v = if n == "authorization" {
+                    "Bearer [redacted]".to_owned()
+                } else {
+                    v.clone()
+                };
+                (n.clone(), v.into())
+            })
+            .collect();
+        let body = serde_json::from_slice::<serde_json::Value>(&self.body)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&self.body).into_owned().into());
+        serde_json::json!({
+            "method": self.method,
+            "url": self.url,
+            "headers": headers,
+            "body": if self.body.is_empty() { serde_json::Value::Null } else { body },
+        })
+    }
+}
+
+/// `Debug` never shows the `Authorization` header.
+impl std::fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordedRequest({})", self.redacted())
+    }
+}
+
+/// What a stub answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl StubResponse {
+    /// A JSON answer.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+/// A stub: sees each request, answers it. `None` refuses the connection.
+pub type StubFn = dyn Fn(&RecordedRequest) -> Option<StubResponse> + Send + Sync;
+
+/// Where `graph.facebook.com` requests go.
+#[derive(Clone)]
+pub enum Route {
+    /// Answered in process.
+    Stub(Arc<StubFn>),
+    /// Sent over real HTTP to this base URL (e.g. `http://127.0.0.1:8080`), path and
+    /// headers unchanged.
+    Redirect(http::Uri),
+}
+
+/// An outbound policy and the journal of what the component asked for.
+#[derive(Clone)]
+pub struct Outbound {
+    route: Route,
+    journal: Arc<Mutex<Vec<RecordedRequest>>>,
+}
+
+impl Outbound {
+    pub fn new(route: Route) -> Self {
+        Self {
+            route,
+            journal: Arc::default(),
+        }
+    }
+
+    /// An in-process stub.
+    pub fn stub(
+        f: impl Fn(&RecordedRequest) -> Option<StubResponse> + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(Route::Stub(Arc::new(f)))
+    }
+
+    /// A redirect of `graph.facebook.com` to `base_url` (`http://host:port`).
+    pub fn redirect(base_url: &str) -> anyhow::Result<Self> {
+        let uri: http::Uri = base_url.parse()?;
+        anyhow::ensure!(
+            uri.authority().is_some() && matches!(uri.scheme_str(), Some("http" | "https")),
+            "the Graph URL must look like http://127.0.0.1:PORT"
+        );
+        Ok(Self::new(Route::Redirect(uri)))
+    }
+
+    /// Every request the component made (or tried to make) so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.journal.lock().unwrap().clone()
+    }
+
+    pub(crate) fn hooks(&self) -> OutboundHooks {
+        OutboundHooks(self.clone())
+    }
+}
+
+/// The `WasiHttpHooks` of one store.
+pub(crate) struct OutboundHooks(Outbound);
+
+type BoxedIo = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+type SendResult = Result<(http::Response<WasiBody>, BoxedIo), wasmtime_wasi_http::Error>;
+
+fn full_body(bytes: Vec<u8>) -> WasiBody {
+    Full::new(Bytes::from(bytes))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: BoxedIo,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let outbound = self.0.clone();
+        Box::new(async move {
+            use wasmtime_wasi_http::Error;
+            let (parts, body) = request.into_parts();
+            let allowed = parts.uri.authority().map(|a| a.as_str()) == Some(GRAPH_AUTHORITY);
+            let body = body.collect().await?.to_bytes();
+            let recorded = RecordedRequest {
+                method: parts.method.to_string(),
+                url: parts.uri.to_string(),
+                path_and_query: parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "/".into()),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: body.to_vec(),
+            };
+            outbound.journal.lock().unwrap().push(recorded.clone());
+            if !allowed {
+                return Err(Error::HttpRequestDenied);
+            }
+            match &outbound.route {
+                Route::Stub(stub) => {
+                    let answer = stub(&recorded).ok_or(Error::ConnectionRefused)?;
+                    let mut response = http::Response::builder().status(answer.status);
+                    for (name, value) in &answer.headers {
+                        response = response.header(name, value);
+                    }
+                    let response = response
+                        .body(full_body(answer.body))
+                        .map_err(|_| Error::InternalError(Some("invalid stub response".into())))?;
+                    Ok((response, Box::new(async { Ok(()) }) as BoxedIo))
+                }
+                Route::Redirect(base) => {
+                    let mut target = base.clone().into_parts();
+                    target.path_and_query = parts.uri.path_and_query().cloned();
+                    let mut parts = parts;
+                    parts.uri =
+                        http::Uri::from_parts(target).map_err(|_| Error::HttpRequestUriInvalid)?;
+                    let request = http::Request::from_parts(parts, full_body(body.to_vec()));
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, options).await?;
+                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as BoxedIo))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! The bindings glue: WIT types in, domain modules, WIT types out. Nothing else.
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "connector",
+    with: {
+        "wasi:http/types@0.2.12": wasip2::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+    },
+});
+
+use exports::whatsapp::connector::connection as wit_connection;
+use exports::whatsapp::connector::message_received as wit_trigger;
+use exports::whatsapp::connector::send_message as wit_send;
+
+use crate::graph::{self, Credentials, GraphRequest};
+use crate::{account, http_client, send, trigger, webhook};
+
+struct Connector;
+
+export!(Connector);
+
+fn credentials(connection: &wit_connection::Connection) -> Credentials<'_> {
+    Credentials {
+        token: &connection.system_user_access_token,
+        phone_number_id: &connection.phone_number_id,
+    }
+}
+
+/// Sends a prepared request; whatever goes wrong, the token never reaches the error.
+fn call<T>(
+    connection: &wit_connection::Connection,
+    prepared: Result<GraphRequest, graph::Error>,
+    parse: impl FnOnce(&graph::HttpResponse) -> Result<T, graph::Error>,
+) -> Result<T, wit_connection::Error> {
+    let token = &connection.system_user_access_token;
+    prepared
+        .and_then(|request| http_client::send(&request, token))
+        .and_then(|response| parse(&response))
+        .map_err(|mut error| {
+            error.redact(token);
+            to_wit_error(error)
+        })
+}
+
+fn to_wit_graph_error(e: graph::GraphError) -> wit_connection::GraphError {
+    wit_connection::GraphError {
+        status: e.status,
+        message: e.message,
+        error_type: e.error_type,
+        code: e.code,
+        error_subcode: e.error_subcode,
+        details: e.details,
+        fbtrace_id: e.fbtrace_id,
+        retryable: e.retryable,
+    }
+}
+
+fn to_wit_error(error: graph::Error) -> wit_connection::Error {
+    use wit_connection::Error as W;
+    match error {
+        graph::Error::InvalidInput { field, reason } => {
+            W::InvalidInput(wit_connection::FieldError {
+                field: field.to_owned(),
+                reason,
+            })
+        }
+        graph::Error::Unauthorized(e) => W::Unauthorized(to_wit_graph_error(e)),
+        graph::Error::RateLimited { error, retry_after } => {
+            W::RateLimited(wit_connection::RateLimit {
+                error: to_wit_graph_error(error),
+                retry_after,
+            })
+        }
+        graph::Error::Graph(e) => W::Graph(to_wit_graph_error(e)),
+        graph::Error::Transport { message } => W::Transport(wit_connection::TransportError {
+            message,
+            retryable: true,
+        }),
+        graph::Error::UnexpectedResponse {
+            status,
+            reason,
+            retryable,
+        } => W::UnexpectedResponse(wit_connection::UnexpectedResponse {
+            status,
+            reason,
+            retryable,
+        }),
+    }
+}
+
+impl wit_connection::Guest for Connector {
+    fn test(
+        connection: wit_connection::Connection,
+    ) -> Result<wit_connection::Account, wit_connection::Error> {
+        let account = call(
+            &connection,
+            account::prepare(credentials(&connection)),
+            account::parse,
+        )?;
+        Ok(wit_connection::Account {
+            display_phone_number: account.display_phone_number,
+            verified_name: account.verified_name,
+            quality_rating: account.quality_rating,
+        })
+    }
+}
+
+impl wit_send::Guest for Connector {
+    fn send(
+        connection: wit_send::Connection,
+        input: wit_send::Input,
+    ) -> Result<wit_send::Output, wit_send::Error> {
+        let prepared = send::prepare(
+            credentials(&connection),
+            send::SendInput {
+                message: &input.message,
+                send_message_to: &input.send_message_to,
+            },
+        );
+        let output = call(&connection, prepared, send::parse_output)?;
+        Ok(wit_send::Output {
+            messaging_product: output.messaging_product,
+            contacts: output
+                .contacts
+                .into_iter()
+                .map(|c| wit_send::Contact {
+                    input: c.input,
+                    wa_id: c.wa_id,
+                })
+                .collect(),
+            messages: output
+                .messages
+                .into_iter()
+                .map(|m| wit_send::SentMessage { id: m.id })
+                .collect(),
+        })
+    }
+}
+
+impl wit_trigger::Guest for Connector {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        properties: wit_trigger::Properties,
+        secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
+        let outcome = trigger::handle(
+            trigger::WebhookRequest {
+                method: &request.method,
+                headers: &request.headers,
+                query: &request.query,
+                body: &request.body,
+            },
+            properties.sender_number.as_deref(),
+            trigger::Secrets {
+                app_secret: secrets.app_secret.as_deref(),
+                verify_token: secrets.verify_token.as_deref(),
+            },
+        );
+        match outcome {
+            Ok(trigger::Outcome::Respond {
+                status,
+                content_type,
+                body,
+            }) => Ok(wit_trigger::Outcome::Respond(
+                wit_trigger::WebhookResponse {
+                    status,
+                    content_type: content_type.to_owned(),
+                    body,
+                },
+            )),
+            Ok(trigger::Outcome::Events(events)) => Ok(wit_trigger::Outcome::Events(
+                events.into_iter().map(to_wit_event).collect(),
+            )),
+            Err(error) => Err(to_wit_webhook_error(error)),
+        }
+    }
+}
+
+fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
+    let m = event.message;
+    wit_trigger::Event {
+        object: event.object,
+        entry: wit_trigger::Entry {
+            id: event.entry_id,
+            changes: wit_trigger::Change {
+                value: wit_trigger::Value {
+                    messaging_product: event.messaging_product,
+                    metadata: wit_trigger::Metadata {
+                        display_phone_number: event.display_phone_number,
+                        phone_number_id: event.phone_number_id,
+                    },
+                },
+                contacts: event.contact.map(|c| wit_trigger::Contact {
+                    profile_name: c.profile_name,
+                    wa_id: c.wa_id,
+                }),
+                messages: wit_trigger::Message {
+                    from: m.from,
+                    id: m.id,
+                    timestamp: m.timestamp,
+                    type_: m.kind,
+                    text: m.text.map(|body| wit_trigger::Text { body }),
+                    context: m.context,
+                    content: m.content,
+                    errors: m.errors,
+                },
+            },
+        },
+    }
+}
+
+fn to_wit_webhook_error(error: trigger::WebhookError) -> wit_trigger::WebhookError {
+    use trigger::WebhookError as E;
+    use wit_trigger::WebhookError as W;
+    match error {
+        E::InvalidSignature(r) => W::InvalidSignature(r),
+        E::InvalidPayload(r) => W::InvalidPayload(r),
+        E::VerificationFailed(r) => W::VerificationFailed(r),
+        E::InvalidHandshake(r) => W::InvalidHandshake(r),
+        E::MethodNotAllowed(r) => W::MethodNotAllowed(r),
+        E::InvalidProperty { field, reason } => W::InvalidProperty(wit_connection::FieldError {
+            field: field.to_owned(),
+            reason,
+        }),
+    }
+}

@@ -1,0 +1,340 @@
+//! The Graph API: where requests go, and what its answers mean.
+//!
+//! Requests are described here as plain data ([`GraphRequest`]) so that building and
+//! classifying them is testable natively; only `http_client` (wasm32) sends them.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The only host the component talks to.
+pub const GRAPH_HOST: &str = "graph.facebook.com";
+/// The Graph API version every call uses (also in `component.json`).
+pub const GRAPH_VERSION: &str = "v24.0";
+
+/// Most bytes of a Graph API answer the component reads; its answers are small.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// HTTP methods the connector uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// A Graph API call, minus the credentials (added by the sender from the connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRequest {
+    pub method: Method,
+    /// Path and query, starting with `/vNN.0/`.
+    pub path_and_query: String,
+    /// A JSON body, sent with `Content-Type: application/json`.
+    pub json_body: Option<Vec<u8>>,
+}
+
+impl GraphRequest {
+    /// `GET /vNN.0/{path}`.
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: Method::Get,
+            path_and_query: format!("/{GRAPH_VERSION}/{path}"),
+            json_body: None,
+        }
+    }
+
+    /// `POST /vNN.0/{path}` with a JSON body.
+    pub fn post_json(path: &str, body: &impl serde::Serialize) -> Self {
+        Self {
+            method: Method::Post,
+            path_and_query: format!("/{GRAPH_VERSION}/{path}"),
+            // Serialising plain structs of strings cannot fail.
+            json_body: Some(serde_json::to_vec(body).unwrap_or_default()),
+        }
+    }
+}
+
+/// What came back over HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// An error the Graph API answered with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GraphError {
+    pub status: u16,
+    pub message: String,
+    pub error_type: Option<String>,
+    pub code: Option<i64>,
+    pub error_subcode: Option<i64>,
+    pub details: Option<String>,
+    pub fbtrace_id: Option<String>,
+    pub retryable: bool,
+}
+
+/// Why a Graph API call failed; mirrors the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    InvalidInput {
+        field: &'static str,
+        reason: String,
+    },
+    Unauthorized(GraphError),
+    RateLimited {
+        error: GraphError,
+        retry_after: Option<u32>,
+    },
+    Graph(GraphError),
+    Transport {
+        message: String,
+    },
+    UnexpectedResponse {
+        status: u16,
+        reason: String,
+        retryable: bool,
+    },
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Replaces every occurrence of `secret` in the error's text. Defence in depth: no
+    /// code path puts a credential in an error, and this keeps it so even if an
+    /// answer echoes one back.
+    pub fn redact(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let scrub = |s: &mut String| {
+            if s.contains(secret) {
+                *s = s.replace(secret, "[redacted]");
+            }
+        };
+        let scrub_graph = |e: &mut GraphError| {
+            scrub(&mut e.message);
+            for s in [&mut e.details, &mut e.error_type, &mut e.fbtrace_id]
+                .into_iter()
+                .flatten()
+            {
+                scrub(s);
+            }
+        };
+        match self {
+            Error::InvalidInput { reason, .. } => scrub(reason),
+            Error::Unauthorized(e) | Error::Graph(e) | Error::RateLimited { error: e, .. } => {
+                scrub_graph(e)
+            }
+            Error::Transport { message } => scrub(message),
+            Error::UnexpectedResponse { reason, .. } => scrub(reason),
+        }
+    }
+}
+
+/// The connection's credentials, borrowed for one call.
+///
+/// `Debug` is implemented by hand so that the token can never reach a log.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub token: &'a str,
+    pub phone_number_id: &'a str,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("token", &"[redacted]")
+            .field("phone_number_id", &self.phone_number_id)
+            .finish()
+    }
+}
+
+impl Credentials<'_> {
+    /// Checks both connection properties before any request is built.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.token.trim().is_empty() {
+            return Err(Error::invalid("system-user-access-token", "is empty"));
+        }
+        // A token travels in a header: whitespace or control characters would corrupt
+        // it or inject other headers.
+        if self
+            .token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid(
+                "system-user-access-token",
+                "contains whitespace or control characters",
+            ));
+        }
+        if self.phone_number_id.is_empty() {
+            return Err(Error::invalid("phone-number-id", "is empty"));
+        }
+        if !self.phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid("phone-number-id", "must be all digits"));
+        }
+        Ok(())
+    }
+}
+
+/// Graph error codes that mean "the access token is not valid".
+const UNAUTHORIZED_CODES: [i64; 2] = [190, 102];
+/// Graph error codes that mean "slow down": app, account, pair and spam rate limits.
+const RATE_LIMIT_CODES: [i64; 5] = [4, 80007, 130429, 131048, 131056];
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+    #[serde(rename = "type")]
+    error_type: Option<String>,
+    code: Option<i64>,
+    error_subcode: Option<i64>,
+    error_data: Option<ErrorData>,
+    fbtrace_id: Option<String>,
+    is_transient: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    details: Option<String>,
+}
+
+/// Turns an answer into the documented success type `T`, or into the error it means.
+pub fn parse_answer<T: DeserializeOwned>(response: &HttpResponse) -> Result<T, Error> {
+    if !(200..300).contains(&response.status) {
+        return Err(classify_error(response));
+    }
+    serde_json::from_slice(&response.body).map_err(|e| Error::UnexpectedResponse {
+        status: response.status,
+        reason: format!("the body is not the documented JSON: {e}"),
+        retryable: false,
+    })
+}
+
+/// Maps a non-2xx answer to `unauthorized`, `rate-limited` or `graph`.
+pub fn classify_error(response: &HttpResponse) -> Error {
+    let status = response.status;
+    let mut error = match serde_json::from_slice::<ErrorEnvelope>(&response.body) {
+        Ok(ErrorEnvelope { error: body }) => GraphError {
+            status,
+            message: body
+                .message
+                .unwrap_or_else(|| format!("HTTP {status} without an error message")),
+            error_type: body.error_type,
+            code: body.code,
+            error_subcode: body.error_subcode,
+            details: body.error_data.and_then(|d| d.details),
+            fbtrace_id: body.fbtrace_id,
+            retryable: body.is_transient.unwrap_or(false),
+        },
+        Err(_) => GraphError {
+            status,
+            message: format!("HTTP {status} with a body that is not a Graph API error"),
+            ..GraphError::default()
+        },
+    };
+    let code = error.code;
+    let is = |codes: &[i64]| code.is_some_and(|c| codes.contains(&c));
+    if status == 401 || is(&UNAUTHORIZED_CODES) {
+        Error::Unauthorized(error)
+    } else if status == 429 || is(&RATE_LIMIT_CODES) {
+        error.retryable = true;
+        Error::RateLimited {
+            error,
+            retry_after: response
+                .retry_after
+                .as_deref()
+                .and_then(|s| s.trim().parse().ok()),
+        }
+    } else {
+        error.retryable |= status >= 500;
+        Error::Graph(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn graph_error_fields_are_kept() {
+        let body = r#"{"error":{"message":"(#131030) Recipient phone number not in allowed list","type":"OAuthException","code":131030,"error_subcode":2655007,"error_data":{"messaging_product":"whatsapp","details":"Recipient phone number not in allowed list"},"fbtrace_id":"Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
+        let Error::Graph(e) = classify_error(&answer(400, body)) else {
+            panic!("not a graph error")
+        };
+        assert_eq!(e.status, 400);
+        assert_eq!(e.code, Some(131030));
+        assert_eq!(e.error_subcode, Some(2655007));
+        assert_eq!(e.error_type.as_deref(), Some("OAuthException"));
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Recipient phone number not in allowed list")
+        );
+        assert_eq!(e.fbtrace_id.as_deref(), Some("Az8or2yhqkZfEZ-_4Qn_Bam"));
+        assert!(!e.retryable);
+    }
+
+    #[test]
+    fn codes_and_statuses_pick_the_variant() {
+        let unauthorized = r#"{"error":{"message":"expired","code":190}}"#;
+        assert!(matches!(
+            classify_error(&answer(400, unauthorized)),
+            Error::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify_error(&answer(401, "")),
+            Error::Unauthorized(_)
+        ));
+        let mut limited = answer(429, r#"{"error":{"message":"slow down","code":80007}}"#);
+        limited.retry_after = Some("30".into());
+        match classify_error(&limited) {
+            Error::RateLimited { error, retry_after } => {
+                assert_eq!(retry_after, Some(30));
+                assert!(error.retryable);
+            }
+            other => panic!("{other:?}"),
+        }
+        let pair_limit = r#"{"error":{"message":"pair rate limit","code":131056}}"#;
+        assert!(matches!(
+            classify_error(&answer(400, pair_limit)),
+            Error::RateLimited {
+                retry_after: None,
+                ..
+            }
+        ));
+        match classify_error(&answer(500, "<html>oops</html>")) {
+            Error::Graph(e) => assert!(e.retryable && e.message.contains("500")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn redact_scrubs_every_text_field() {
+        let mut e = Error::Graph(GraphError {
+            message: "bad token SECRET".into(),
+            details: Some("SECRET again".into()),
+            ..GraphError::default()
+        });
+        e.redact("SECRET");
+        assert!(!format!("{e:?}").contains("SECRET"));
+    }
+}

@@ -1,0 +1,30 @@
+//! WhatsApp Business Cloud API connector, shipped as a WebAssembly component.
+//!
+//! The contract is the WIT package in `wit/connector.wit`. This crate keeps the domain
+//! logic in plain Rust modules that compile and unit-test on any target:
+//!
+//! - [`graph`]: where Graph API requests go and what its answers (and errors) mean;
+//! - [`phone`]: recipient and sender-number handling;
+//! - [`send`]: the "Send Message" action, from inputs to a request and back;
+//! - [`account`]: the connection test;
+//! - [`webhook`]: a webhook body → one event per incoming message;
+//! - [`signature`]: `X-Hub-Signature-256` verification;
+//! - [`handshake`]: the `hub.challenge` verification GET;
+//! - [`trigger`]: the "Message received" request handler that ties those together.
+//!
+//! Only when built for `wasm32` does it add the thin glue: the generated bindings
+//! (`component`) and an HTTP client over `wasi:http` (`http_client`).
+
+pub mod account;
+pub mod graph;
+pub mod handshake;
+pub mod phone;
+pub mod send;
+pub mod signature;
+pub mod trigger;
+pub mod webhook;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod http_client;

@@ -1,0 +1,202 @@
+//! Action "Send Message": inputs → a validated Graph API request → the output.
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
+use crate::phone;
+
+/// Most characters (Unicode scalar values) a text message may hold.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// The action's properties.
+#[derive(Debug, Clone, Copy)]
+pub struct SendInput<'a> {
+    pub message: &'a str,
+    pub send_message_to: &'a str,
+}
+
+#[derive(Serialize)]
+struct TextMessage<'a> {
+    messaging_product: &'static str,
+    recipient_type: &'static str,
+    to: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: Text<'a>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    body: &'a str,
+}
+
+/// Validates every input and builds `POST /vNN.0/{phone-number-id}/messages`.
+/// Nothing is sent when any input is invalid.
+pub fn prepare(credentials: Credentials<'_>, input: SendInput<'_>) -> Result<GraphRequest, Error> {
+    credentials.validate()?;
+    let to = phone::normalize_recipient(input.send_message_to)
+        .map_err(|reason| Error::invalid("send-message-to", reason))?;
+    validate_message(input.message)?;
+    Ok(GraphRequest::post_json(
+        &format!("{}/messages", credentials.phone_number_id),
+        &TextMessage {
+            messaging_product: "whatsapp",
+            recipient_type: "individual",
+            to: &to,
+            kind: "text",
+            text: Text {
+                body: input.message,
+            },
+        },
+    ))
+}
+
+fn validate_message(message: &str) -> Result<(), Error> {
+    if message.trim().is_empty() {
+        return Err(Error::invalid("message", "is empty"));
+    }
+    // Count Unicode scalar values, as WhatsApp does: an emoji is one character.
+    let chars = message.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(Error::invalid(
+            "message",
+            format!("has {chars} characters; at most {MAX_MESSAGE_CHARS} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// `contacts[]` of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Contact {
+    pub input: String,
+    pub wa_id: String,
+}
+
+/// `messages[]` of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SentMessage {
+    pub id: String,
+}
+
+/// The action's output: `{messaging_product, contacts: [{input, wa_id}], messages: [{id}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Output {
+    pub messaging_product: String,
+    pub contacts: Vec<Contact>,
+    pub messages: Vec<SentMessage>,
+}
+
+/// Reads the Graph API's answer to the send request.
+pub fn parse_output(response: &HttpResponse) -> Result<Output, Error> {
+    let output: Output = parse_answer(response)?;
+    if output.messages.is_empty() {
+        return Err(Error::UnexpectedResponse {
+            status: response.status,
+            reason: "the answer lists no sent message".into(),
+            retryable: false,
+        });
+    }
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Method;
+
+    const CREDS: Credentials<'static> = Credentials {
+        token: "EAAtoken",
+        phone_number_id: "106540352242922",
+    };
+
+    fn input<'a>(message: &'a str, to: &'a str) -> SendInput<'a> {
+        SendInput {
+            message,
+            send_message_to: to,
+        }
+    }
+
+    #[test]
+    fn builds_the_documented_request() {
+        let req = prepare(CREDS, input("Hi \"there\"", "+1 555-010-1234")).unwrap();
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.path_and_query, "/v24.0/106540352242922/messages");
+        assert_eq!(
+            String::from_utf8(req.json_body.unwrap()).unwrap(),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+15550101234","type":"text","text":{"body":"Hi \"there\""}}"#
+        );
+    }
+
+    #[test]
+    fn message_length_counts_scalar_values() {
+        let emoji = "😀".repeat(MAX_MESSAGE_CHARS);
+        assert!(prepare(CREDS, input(&emoji, "+15550101234")).is_ok());
+        let too_long = "😀".repeat(MAX_MESSAGE_CHARS + 1);
+        let err = prepare(CREDS, input(&too_long, "+15550101234")).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput { field: "message", ref reason } if reason.contains("4097"))
+        );
+    }
+
+    #[test]
+    fn every_invalid_input_names_its_field() {
+        let cases = [
+            (CREDS, input("hi", "15550101234"), "send-message-to"),
+            (CREDS, input("", "+15550101234"), "message"),
+            (
+                Credentials { token: "", ..CREDS },
+                input("hi", "+15550101234"),
+                "system-user-access-token",
+            ),
+            (
+                Credentials {
+                    token: "a\r\nX-Evil: 1",
+                    ..CREDS
+                },
+                input("hi", "+15550101234"),
+                "system-user-access-token",
+            ),
+            (
+                Credentials {
+                    phone_number_id: "12ab",
+                    ..CREDS
+                },
+                input("hi", "+15550101234"),
+                "phone-number-id",
+            ),
+        ];
+        for (creds, input, expected) in cases {
+            match prepare(creds, input) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, expected),
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn output_is_parsed_and_checked() {
+        let ok = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: br#"{"messaging_product":"whatsapp","contacts":[{"input":"+15550101234","wa_id":"15550101234"}],"messages":[{"id":"wamid.X"}]}"#.to_vec(),
+        };
+        let out = parse_output(&ok).unwrap();
+        assert_eq!(out.messages[0].id, "wamid.X");
+        assert_eq!(out.contacts[0].wa_id, "15550101234");
+        let html = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: b"<html></html>".to_vec(),
+        };
+        assert!(matches!(
+            parse_output(&html),
+            Err(Error::UnexpectedResponse { status: 200, .. })
+        ));
+    }
+
+    #[test]
+    fn credentials_debug_redacts_the_token() {
+        assert!(!format!("{CREDS:?}").contains("EAAtoken"));
+    }
+}
