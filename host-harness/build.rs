@@ -7,7 +7,7 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -20,8 +20,28 @@ fn main() {
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let target_dir = workspace_target_dir(&out_dir).join("guest-build");
+    let mut output = build_guest(root, &target_dir);
+    if !output.status.success() && target_missing(&output) && install_target() {
+        println!("cargo:warning=installed the wasm32-wasip2 target with rustup");
+        output = build_guest(root, &target_dir);
+    }
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if target_missing(&output) {
+            "\nhint: run `rustup target add wasm32-wasip2`"
+        } else {
+            ""
+        };
+        panic!("building the guest component failed:\n{stderr}{hint}");
+    }
+    let wasm = target_dir.join("wasm32-wasip2/guest/whatsapp_connector.wasm");
+    assert!(wasm.exists(), "the guest build made no {}", wasm.display());
+    println!("cargo:rustc-env=WHATSAPP_CONNECTOR_WASM={}", wasm.display());
+}
+
+fn build_guest(root: &Path, target_dir: &Path) -> Output {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    Command::new(cargo)
         .current_dir(root)
         .args([
             "build",
@@ -31,7 +51,7 @@ fn main() {
             "--locked",
         ])
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // What the outer build set for the host must not leak into the guest build.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
@@ -40,20 +60,21 @@ fn main() {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_MAKEFLAGS")
         .output()
-        .expect("failed to run cargo to build the guest component");
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint =
-            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-                "\nhint: run `rustup target add wasm32-wasip2`"
-            } else {
-                ""
-            };
-        panic!("building the guest component failed:\n{stderr}{hint}");
-    }
-    let wasm = target_dir.join("wasm32-wasip2/guest/whatsapp_connector.wasm");
-    assert!(wasm.exists(), "the guest build made no {}", wasm.display());
-    println!("cargo:rustc-env=WHATSAPP_CONNECTOR_WASM={}", wasm.display());
+        .expect("failed to run cargo to build the guest component")
+}
+
+fn target_missing(output: &Output) -> bool {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed")
+}
+
+/// A fresh machine with only Rust (by rustup) lacks the target: add it, so the
+/// README's one command works there.
+fn install_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The target dir cargo writes `CACHEDIR.TAG` into, found above `OUT_DIR`.

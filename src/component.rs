@@ -69,14 +69,14 @@ fn to_wit_error(error: graph::Error) -> wit_connection::Error {
                 reason,
             })
         }
-        graph::Error::Unauthorized(e) => W::Unauthorized(to_wit_graph_error(e)),
+        graph::Error::Unauthorized(e) => W::Unauthorized(to_wit_graph_error(*e)),
         graph::Error::RateLimited { error, retry_after } => {
             W::RateLimited(wit_connection::RateLimit {
-                error: to_wit_graph_error(error),
+                error: to_wit_graph_error(*error),
                 retry_after,
             })
         }
-        graph::Error::Graph(e) => W::Graph(to_wit_graph_error(e)),
+        graph::Error::Graph(e) => W::Graph(to_wit_graph_error(*e)),
         graph::Error::Transport { message } => W::Transport(wit_connection::TransportError {
             message,
             retryable: true,

@@ -81,12 +81,12 @@ pub enum Error {
         field: &'static str,
         reason: String,
     },
-    Unauthorized(GraphError),
+    Unauthorized(Box<GraphError>),
     RateLimited {
-        error: GraphError,
+        error: Box<GraphError>,
         retry_after: Option<u32>,
     },
-    Graph(GraphError),
+    Graph(Box<GraphError>),
     Transport {
         message: String,
     },
@@ -247,11 +247,11 @@ pub fn classify_error(response: &HttpResponse) -> Error {
     let code = error.code;
     let is = |codes: &[i64]| code.is_some_and(|c| codes.contains(&c));
     if status == 401 || is(&UNAUTHORIZED_CODES) {
-        Error::Unauthorized(error)
+        Error::Unauthorized(Box::new(error))
     } else if status == 429 || is(&RATE_LIMIT_CODES) {
         error.retryable = true;
         Error::RateLimited {
-            error,
+            error: Box::new(error),
             retry_after: response
                 .retry_after
                 .as_deref()
@@ -259,7 +259,7 @@ pub fn classify_error(response: &HttpResponse) -> Error {
         }
     } else {
         error.retryable |= status >= 500;
-        Error::Graph(error)
+        Error::Graph(Box::new(error))
     }
 }
 
@@ -329,11 +329,11 @@ mod tests {
 
     #[test]
     fn redact_scrubs_every_text_field() {
-        let mut e = Error::Graph(GraphError {
+        let mut e = Error::Graph(Box::new(GraphError {
             message: "bad token SECRET".into(),
             details: Some("SECRET again".into()),
             ..GraphError::default()
-        });
+        }));
         e.redact("SECRET");
         assert!(!format!("{e:?}").contains("SECRET"));
     }

@@ -324,6 +324,9 @@ mod wire {
         if std::str::from_utf8(body).is_err() {
             return "the body is not valid UTF-8".to_owned();
         }
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return "the body is not a JSON object".to_owned();
+        }
         // A body of another object type fails on its own shape; name the real reason.
         if let Ok(ObjectOnly {
             object: Some(object),

@@ -6,6 +6,7 @@
 //!   in-process stub or a loopback server), and the journal of what it asked for;
 //! - [`stub_graph`]: the built-in stub Graph API;
 //! - [`serve`]: the HTTP webhook endpoint behind `host-harness serve`;
+//! - [`loopback`]: a fake Graph API server and an HTTP client on 127.0.0.1;
 //! - [`json`]: the JSON forms of the WIT records the CLI prints;
 //! - [`demo`]: the end-to-end demo;
 //! - [`bindings`]: the generated host bindings.
@@ -13,6 +14,7 @@
 pub mod bindings;
 pub mod demo;
 pub mod json;
+pub mod loopback;
 pub mod outbound;
 pub mod runtime;
 pub mod serve;
@@ -20,4 +22,6 @@ pub mod stub_graph;
 
 pub use outbound::{Outbound, RecordedRequest, StubResponse};
 pub use runtime::{COMPONENT_PATH, Connection, Connector};
+/// The wasmtime this harness is built on, for callers that inspect types.
+pub use wasmtime;
 pub use whatsapp_connector::signature::sign as sign_webhook;

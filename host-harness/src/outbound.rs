@@ -145,6 +145,19 @@ pub(crate) struct OutboundHooks(Outbound);
 type BoxedIo = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type SendResult = Result<(http::Response<WasiBody>, BoxedIo), wasmtime_wasi_http::Error>;
 
+/// Header names and values as strings, in order.
+pub(crate) fn header_list(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 fn full_body(bytes: Vec<u8>) -> WasiBody {
     Full::new(Bytes::from(bytes))
         .map_err(|never| match never {})

@@ -146,6 +146,11 @@ impl Connector {
         &self.loaded.engine
     }
 
+    /// The component's type: its imports and exports, as the binary declares them.
+    pub fn component_type(&self) -> wasmtime::component::types::Component {
+        self.loaded.pre.instance_pre().component().component_type()
+    }
+
     async fn instantiate(&self) -> anyhow::Result<(Store<HostState>, bindings::Connector)> {
         let state = HostState {
             wasi: WasiCtx::builder().build(),

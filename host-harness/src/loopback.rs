@@ -1,0 +1,157 @@
+//! Real HTTP on 127.0.0.1, for tests and the benchmark: a fake Graph API server that
+//! answers with a closure and records what it got, and a minimal HTTP/1.1 client.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::outbound::{RecordedRequest, StubResponse};
+
+type Handler = dyn Fn(&RecordedRequest) -> StubResponse + Send + Sync;
+
+/// A fake Graph API on a free loopback port. Stops when dropped.
+pub struct GraphServer {
+    address: SocketAddr,
+    journal: Arc<Mutex<Vec<RecordedRequest>>>,
+    task: JoinHandle<()>,
+}
+
+impl GraphServer {
+    /// Starts a server that answers every request with `handler`.
+    pub async fn start(
+        handler: impl Fn(&RecordedRequest) -> StubResponse + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let journal: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let task = tokio::spawn({
+            let journal = journal.clone();
+            async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (journal, handler) = (journal.clone(), handler.clone());
+                    let service =
+                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                            let (journal, handler) = (journal.clone(), handler.clone());
+                            async move {
+                                let (parts, body) = request.into_parts();
+                                let body = body.collect().await?.to_bytes().to_vec();
+                                let recorded = RecordedRequest {
+                                    method: parts.method.to_string(),
+                                    url: parts.uri.to_string(),
+                                    path_and_query: parts
+                                        .uri
+                                        .path_and_query()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default(),
+                                    headers: crate::outbound::header_list(&parts.headers),
+                                    body,
+                                };
+                                let answer = handler(&recorded);
+                                journal.lock().unwrap().push(recorded);
+                                let mut response = hyper::Response::builder().status(answer.status);
+                                for (name, value) in &answer.headers {
+                                    response = response.header(name, value);
+                                }
+                                Ok::<_, hyper::Error>(
+                                    response
+                                        .body(Full::new(Bytes::from(answer.body)))
+                                        .expect("valid response"),
+                                )
+                            }
+                        });
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        });
+        Ok(Self {
+            address,
+            journal,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// What the server received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.journal.lock().unwrap().clone()
+    }
+}
+
+impl Drop for GraphServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A response as a client saw it.
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl ClientResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection to a loopback server.
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    authority: String,
+}
+
+impl Client {
+    pub async fn connect(address: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self {
+            sender,
+            authority: address.to_string(),
+        })
+    }
+
+    /// Sends one request and reads the whole response.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<ClientResponse> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header("host", &self.authority);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body)))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes().to_vec();
+        Ok(ClientResponse { status, body })
+    }
+}

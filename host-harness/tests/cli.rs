@@ -1,0 +1,454 @@
+//! The `host-harness` binary as a user runs it: exit codes, stdout, stderr.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use host_harness::loopback::{Client, GraphServer};
+use host_harness::{StubResponse, sign_webhook};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_host-harness");
+const TOKEN: &str = "EAAGcliTOKENmustNeverLeak42";
+const APP_SECRET: &str = "cliAPPsecretMustNeverLeak";
+const VERIFY_TOKEN: &str = "cliVERIFYtokenMustNeverLeak";
+
+fn fixture(name: &str) -> String {
+    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("WHATSAPP_TOKEN")
+        .env_remove("WHATSAPP_PHONE_NUMBER_ID")
+        .env_remove("WHATSAPP_APP_SECRET")
+        .env_remove("WHATSAPP_VERIFY_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn stderr_error(output: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr.lines().last().unwrap_or_default();
+    let value: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {stderr}"));
+    value["error"].clone()
+}
+
+fn assert_no_secret(output: &Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in [TOKEN, APP_SECRET, VERIFY_TOKEN] {
+        assert!(!all.contains(secret), "a secret leaked: {all}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["demo", "send", "test-connection", "trigger", "serve"] {
+        let output = run(&[sub, "--help"]);
+        assert!(output.status.success(), "{sub} --help");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage: host-harness"),
+            "{sub}"
+        );
+    }
+    assert_eq!(
+        run(&["send"]).status.code(),
+        Some(2),
+        "missing arguments are a usage error"
+    );
+}
+
+#[test]
+fn demo_runs_with_no_network() {
+    let output = run(&["demo"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = stdout.lines().last().unwrap();
+    assert!(summary.starts_with("demo ok: sent wamid."), "{summary}");
+    assert!(
+        summary.contains("2 events") && summary.contains("1 with the sender filter"),
+        "{summary}"
+    );
+    assert!(stdout.contains("Bearer [redacted]"));
+    assert!(!stdout.contains("stub-access-token"));
+}
+
+#[test]
+fn send_through_the_built_in_stub() {
+    let output = run(&["send", "--to", "+1 555 010 1234", "--message", "hi"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = stdout_json(&output);
+    assert_eq!(out["messaging_product"], "whatsapp");
+    assert_eq!(out["contacts"][0]["input"], "+15550101234");
+    assert!(
+        out["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("wamid.")
+    );
+}
+
+#[tokio::test]
+async fn send_over_http_with_graph_url() {
+    let server = GraphServer::start(|_| {
+        StubResponse::json(
+            200,
+            &serde_json::json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": "+15550101234", "wa_id": "15550101234"}],
+                "messages": [{"id": "wamid.FROMLOOPBACK"}],
+            }),
+        )
+    })
+    .await
+    .unwrap();
+    let url = server.base_url();
+    let output = tokio::task::spawn_blocking(move || {
+        run(&[
+            "send",
+            "--to",
+            "+15550101234",
+            "--message",
+            "hi",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            "123",
+            "--graph-url",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout_json(&output)["messages"][0]["id"],
+        "wamid.FROMLOOPBACK"
+    );
+    let received = server.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path_and_query, "/v24.0/123/messages");
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    assert_no_secret(&output);
+}
+
+#[tokio::test]
+async fn send_errors_are_json_on_stderr_with_exit_1() {
+    let invalid = run(&[
+        "send",
+        "--to",
+        "15550101234",
+        "--message",
+        "hi",
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(invalid.stdout.is_empty());
+    let error = stderr_error(&invalid);
+    assert_eq!(error["kind"], "invalid-input");
+    assert_eq!(error["field"], "send-message-to");
+    assert_no_secret(&invalid);
+
+    let server = GraphServer::start(|_| {
+        StubResponse::json(401, &serde_json::json!({"error": {"message": "Error validating access token", "type": "OAuthException", "code": 190, "fbtrace_id": "X"}}))
+    })
+    .await
+    .unwrap();
+    let url = server.base_url();
+    let unauthorized = tokio::task::spawn_blocking(move || {
+        run(&[
+            "send",
+            "--to",
+            "+15550101234",
+            "--message",
+            "hi",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            "1",
+            "--graph-url",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(unauthorized.status.code(), Some(1));
+    let error = stderr_error(&unauthorized);
+    assert_eq!(
+        (error["kind"].as_str(), error["code"].as_i64()),
+        (Some("unauthorized"), Some(190))
+    );
+    assert_no_secret(&unauthorized);
+
+    let missing = run(&[
+        "send",
+        "--to",
+        "+15550101234",
+        "--message",
+        "hi",
+        "--component",
+        "/nonexistent.wasm",
+    ]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert_eq!(stderr_error(&missing)["kind"], "host");
+}
+
+#[test]
+fn trigger_prints_events_and_refuses_bad_signatures() {
+    let output = run(&["trigger", "--payload", &fixture("two_messages.json")]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = stdout_json(&output);
+    assert_eq!(events.as_array().unwrap().len(), 2);
+    assert_eq!(
+        events[1]["entry"]["changes"]["messages"]["text"]["body"],
+        "And in size M?"
+    );
+
+    let filtered = run(&[
+        "trigger",
+        "--payload",
+        &fixture("two_messages.json"),
+        "--sender-number",
+        "+1 000 000 0000",
+    ]);
+    assert_eq!(stdout_json(&filtered), serde_json::json!([]));
+
+    let body = std::fs::read(fixture("two_messages.json")).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "trigger",
+            "--payload",
+            "-",
+            "--app-secret",
+            APP_SECRET,
+            "--signature",
+            &sign_webhook(APP_SECRET, &body),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let signed = child.wait_with_output().unwrap();
+    assert!(signed.status.success());
+    assert_eq!(stdout_json(&signed).as_array().unwrap().len(), 2);
+
+    let forged = run(&[
+        "trigger",
+        "--payload",
+        &fixture("two_messages.json"),
+        "--app-secret",
+        APP_SECRET,
+        "--signature",
+        &sign_webhook("guess", &body),
+    ]);
+    assert_eq!(forged.status.code(), Some(1));
+    assert_eq!(stderr_error(&forged)["kind"], "invalid-signature");
+    assert_no_secret(&forged);
+
+    let malformed = run(&["trigger", "--payload", &fixture("../../Cargo.toml")]);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert_eq!(stderr_error(&malformed)["kind"], "invalid-payload");
+}
+
+/// A running `host-harness serve`, killed when dropped.
+struct Server {
+    child: Child,
+    address: std::net::SocketAddr,
+    events: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    for secret in [APP_SECRET, VERIFY_TOKEN] {
+        assert!(!line.contains(secret), "serve printed a secret: {line}");
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let (send, events) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    Server {
+        child,
+        address,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_meta_over_real_http() {
+    let server = start_serve(&["--verify-token", VERIFY_TOKEN, "--app-secret", APP_SECRET]);
+    let mut client = Client::connect(server.address).await.unwrap();
+
+    let handshake = format!(
+        "/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={VERIFY_TOKEN}"
+    );
+    let answer = client
+        .request("GET", &handshake, &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!((answer.status, answer.text().as_str()), (200, "1158201444"));
+    let wrong = client
+        .request(
+            "GET",
+            "/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess",
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.status, 403);
+
+    let body = std::fs::read(fixture("batch_two_messages_one_status.json")).unwrap();
+    let unsigned = client
+        .request("POST", "/webhook", &[], body.clone())
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status, 401);
+    let signature = sign_webhook(APP_SECRET, &body);
+    let signed = client
+        .request(
+            "POST",
+            "/webhook",
+            &[
+                ("x-hub-signature-256", &signature),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed.status, 200);
+    let lines: Vec<Value> = (0..2)
+        .map(|_| {
+            serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        lines[0]["entry"]["changes"]["messages"]["from"],
+        "16505551234"
+    );
+    assert_eq!(
+        lines[1]["entry"]["changes"]["messages"]["text"]["body"],
+        "And in size M?"
+    );
+
+    let garbage = b"{\"object\":\"whatsapp_business_account\"}".to_vec();
+    let signature = sign_webhook(APP_SECRET, &garbage);
+    let rejected = client
+        .request(
+            "POST",
+            "/webhook",
+            &[("x-hub-signature-256", &signature)],
+            garbage,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, 400);
+    let reason: Value = serde_json::from_slice(&rejected.body).unwrap();
+    assert_eq!(reason["error"]["kind"], "invalid-payload");
+
+    let put = client
+        .request("PUT", "/webhook", &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(put.status, 405);
+    // Nothing else was written: the unsigned, invalid and PUT requests made no event.
+    assert!(
+        server
+            .events
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn serve_applies_the_sender_filter_and_body_cap() {
+    let server = start_serve(&["--sender-number", "+1 650 555 9876", "--max-body", "65536"]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    let body = std::fs::read(fixture("two_messages.json")).unwrap();
+    assert_eq!(
+        client.request("POST", "/", &[], body).await.unwrap().status,
+        200
+    );
+    let line: Value =
+        serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
+            .unwrap();
+    assert_eq!(line["entry"]["changes"]["messages"]["from"], "16505559876");
+    assert!(
+        server
+            .events
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+    let huge = vec![b' '; 65537];
+    let mut fresh = Client::connect(server.address).await.unwrap();
+    assert_eq!(
+        fresh.request("POST", "/", &[], huge).await.unwrap().status,
+        413
+    );
+}

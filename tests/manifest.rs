@@ -1,0 +1,146 @@
+//! `component.json` against the real `.wasm`: the manifest a workflow host reads must
+//! name exactly what the component exports, property for property.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use host_harness::wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use serde_json::Value;
+
+fn manifest() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/component.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn names(values: &Value) -> BTreeSet<String> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .or_else(|| v["name"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The exported function `interface#function` of the component.
+fn exported_func(interface: &str, function: &str) -> ComponentFunc {
+    let connector = common::connector();
+    let ty = connector.component_type();
+    let engine = connector.engine();
+    let instance = match ty.get_export(engine, interface).map(|e| e.ty) {
+        Some(ComponentItem::ComponentInstance(instance)) => instance,
+        other => panic!("{interface} is not an exported instance: {other:?}"),
+    };
+    match instance.get_export(engine, function).map(|e| e.ty) {
+        Some(ComponentItem::ComponentFunc(func)) => func,
+        other => panic!("{interface}#{function} is not an exported function: {other:?}"),
+    }
+}
+
+fn record_fields(func: &ComponentFunc, param: &str) -> BTreeSet<String> {
+    let (_, ty) = func
+        .params()
+        .find(|(name, _)| *name == param)
+        .unwrap_or_else(|| panic!("no parameter {param}"));
+    let Type::Record(record) = ty else {
+        panic!("{param} is not a record")
+    };
+    record.fields().map(|f| f.name.to_owned()).collect()
+}
+
+#[test]
+fn the_exports_are_the_manifests() {
+    let connector = common::connector();
+    let ty = connector.component_type();
+    let exports: BTreeSet<String> = ty
+        .exports(connector.engine())
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert_eq!(exports, names(&manifest()["wit"]["exports"]));
+    let imports: BTreeSet<String> = ty
+        .imports(connector.engine())
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    for import in names(&manifest()["wit"]["imports"]) {
+        assert!(
+            imports.contains(&import),
+            "the component does not import {import}: {imports:?}"
+        );
+    }
+    assert_eq!(
+        manifest()["allowedOutboundHosts"],
+        serde_json::json!(["https://graph.facebook.com"])
+    );
+    assert_eq!(
+        manifest()["graphApi"]["version"],
+        whatsapp_connector::graph::GRAPH_VERSION
+    );
+}
+
+#[test]
+fn every_property_matches_a_wit_field() {
+    let manifest = manifest();
+    let action = &manifest["actions"][0];
+    let send = exported_func(
+        action["interface"].as_str().unwrap(),
+        action["function"].as_str().unwrap(),
+    );
+    assert_eq!(
+        record_fields(&send, "connection"),
+        names(&manifest["connection"]["properties"])
+    );
+    assert_eq!(record_fields(&send, "input"), names(&action["properties"]));
+
+    let trigger = &manifest["triggers"][0];
+    let handle = exported_func(
+        trigger["interface"].as_str().unwrap(),
+        trigger["function"].as_str().unwrap(),
+    );
+    assert_eq!(
+        record_fields(&handle, "properties"),
+        names(&trigger["properties"])
+    );
+
+    let connection = &manifest["connection"];
+    let test = exported_func(
+        connection["interface"].as_str().unwrap(),
+        connection["test"]["function"].as_str().unwrap(),
+    );
+    assert_eq!(
+        record_fields(&test, "connection"),
+        names(&connection["properties"])
+    );
+}
+
+#[test]
+fn the_max_length_is_the_components() {
+    let manifest = manifest();
+    let message = manifest["actions"][0]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "message")
+        .unwrap();
+    assert_eq!(
+        message["maxLength"],
+        whatsapp_connector::send::MAX_MESSAGE_CHARS
+    );
+}
+
+#[test]
+fn the_artifact_is_a_small_component() {
+    let wasm = std::fs::read(host_harness::COMPONENT_PATH).unwrap();
+    // A component's preamble: magic, then version 0x0d and layer 1 (a core module has layer 0).
+    assert_eq!(&wasm[..8], b"\0asm\x0d\x00\x01\x00", "not a component");
+    assert!(
+        wasm.len() < 400 * 1024,
+        "the component grew to {} bytes",
+        wasm.len()
+    );
+}

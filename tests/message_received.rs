@@ -1,0 +1,415 @@
+//! Trigger "Message received" on the real component: Meta's documented webhook
+//! examples, the sender filter, signatures, the handshake and malformed bodies.
+
+mod common;
+
+use common::{connector, fixture, post};
+use host_harness::bindings::{
+    Event, Outcome, Properties, WebhookError, WebhookRequest, WebhookSecrets,
+};
+use host_harness::{json, sign_webhook};
+use serde_json::{Value, json};
+
+const APP_SECRET: &str = "app-secret-for-tests";
+
+fn no_filter() -> Properties {
+    Properties {
+        sender_number: None,
+    }
+}
+
+fn no_secrets() -> WebhookSecrets {
+    WebhookSecrets {
+        app_secret: None,
+        verify_token: None,
+    }
+}
+
+async fn handle(
+    request: &WebhookRequest,
+    properties: &Properties,
+    secrets: &WebhookSecrets,
+) -> Result<Outcome, WebhookError> {
+    connector()
+        .handle_webhook(request, properties, secrets)
+        .await
+        .expect("no trap")
+}
+
+async fn events_of(name: &str, sender: Option<&str>) -> Vec<Event> {
+    let properties = Properties {
+        sender_number: sender.map(str::to_owned),
+    };
+    match handle(&post(fixture(name), &[]), &properties, &no_secrets()).await {
+        Ok(Outcome::Events(events)) => events,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn ids(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.entry.changes.messages.id.as_str())
+        .collect()
+}
+
+const W1: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+const W2: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFFMkI1MjBGQzQ2MzJERkY4OQA=";
+const W3: &str = "wamid.HBgLMTY1MDU1NTk4NzYVAgASGBQzQjY5RTUzN0E5MzY0QzE2RjE1NAA=";
+
+#[tokio::test]
+async fn a_text_message_is_one_event_in_the_documented_shape() {
+    let events = events_of("text_message.json", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        json::event(&events[0]),
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": {
+                "id": "102290129340398",
+                "changes": {
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
+                    },
+                    "contacts": {"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"},
+                    "messages": {
+                        "from": "16505551234",
+                        "id": W1,
+                        "timestamp": "1749416383",
+                        "type": "text",
+                        "text": {"body": "Does it come in another color?"}
+                    }
+                }
+            }
+        })
+    );
+}
+
+#[tokio::test]
+async fn batches_yield_one_event_per_message_in_order() {
+    let two = events_of("two_messages.json", None).await;
+    assert_eq!(ids(&two), [W1, W3]);
+    // Each event carries the contact of its own sender.
+    let names: Vec<_> = two
+        .iter()
+        .map(|e| {
+            e.entry
+                .changes
+                .contacts
+                .as_ref()
+                .unwrap()
+                .profile_name
+                .clone()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["Sheena Nelson", "Pablo Morales"]);
+    assert_eq!(
+        two[1].entry.changes.messages.text.as_ref().unwrap().body,
+        "And in size M?"
+    );
+
+    let entries = events_of("two_entries.json", None).await;
+    assert_eq!(ids(&entries), [W1, W3]);
+    let entry_ids: Vec<_> = entries.iter().map(|e| e.entry.id.as_str()).collect();
+    assert_eq!(entry_ids, ["102290129340398", "104996122399160"]);
+}
+
+#[tokio::test]
+async fn replies_and_non_text_types_keep_everything() {
+    let reply = &events_of("reply_with_context.json", None).await[0];
+    let reply = json::event(reply);
+    assert_eq!(
+        reply["entry"]["changes"]["messages"]["context"]["from"],
+        "15550783881"
+    );
+    assert_eq!(
+        reply["entry"]["changes"]["messages"]["text"]["body"],
+        "Yes, the blue one please"
+    );
+
+    let cases: [(&str, &str, &str, Value); 5] = [
+        ("image.json", "image", "/id", json!("1003383421387256")),
+        ("location.json", "location", "/latitude", json!(37.483307)),
+        (
+            "interactive_button_reply.json",
+            "interactive",
+            "/button_reply/id",
+            json!("change-button"),
+        ),
+        ("reaction.json", "reaction", "/emoji", json!("👍")),
+        ("unsupported.json", "unsupported", "/type", json!("edit")),
+    ];
+    for (name, kind, pointer, expected) in cases {
+        let events = events_of(name, None).await;
+        assert_eq!(events.len(), 1, "{name}");
+        let message = &events[0].entry.changes.messages;
+        assert_eq!(message.type_, kind, "{name}");
+        assert_eq!(message.id, W2, "{name}");
+        assert!(
+            message.text.is_none(),
+            "{name}: text only for text messages"
+        );
+        let rendered = json::event(&events[0]);
+        let object = &rendered["entry"]["changes"]["messages"][kind];
+        assert_eq!(
+            object.pointer(pointer),
+            Some(&expected),
+            "{name}: {rendered}"
+        );
+    }
+    let unsupported = &events_of("unsupported.json", None).await[0];
+    assert!(
+        unsupported
+            .entry
+            .changes
+            .messages
+            .errors
+            .as_deref()
+            .unwrap()
+            .contains("131051")
+    );
+    let button = json::event(&events_of("interactive_button_reply.json", None).await[0]);
+    assert!(button["entry"]["changes"]["messages"]["context"]["id"].is_string());
+}
+
+#[tokio::test]
+async fn status_updates_yield_no_event_and_no_error() {
+    assert!(events_of("statuses_only.json", None).await.is_empty());
+    let mixed = events_of("message_and_status.json", None).await;
+    assert_eq!(ids(&mixed), [W1]);
+    let batch = events_of("batch_two_messages_one_status.json", None).await;
+    assert_eq!(ids(&batch), [W1, W3]);
+}
+
+#[tokio::test]
+async fn the_sender_filter_compares_digits_only() {
+    for written in [
+        "+1 (650) 555-1234",
+        "16505551234",
+        "+16505551234",
+        "1-650-555-1234",
+    ] {
+        let events = events_of("two_messages.json", Some(written)).await;
+        assert_eq!(ids(&events), [W1], "{written}");
+    }
+    assert!(
+        events_of("two_messages.json", Some("+1 650 555 0000"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(events_of("two_messages.json", Some("")).await.len(), 2);
+    let letters = Properties {
+        sender_number: Some("alice".into()),
+    };
+    match handle(
+        &post(fixture("two_messages.json"), &[]),
+        &letters,
+        &no_secrets(),
+    )
+    .await
+    {
+        Err(WebhookError::InvalidProperty(f)) => assert_eq!(f.field, "sender-number"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signatures_are_checked_on_the_raw_body() {
+    let secrets = WebhookSecrets {
+        app_secret: Some(APP_SECRET.into()),
+        verify_token: None,
+    };
+    let body = fixture("two_messages.json");
+    let good = sign_webhook(APP_SECRET, &body);
+    match handle(
+        &post(body.clone(), &[("X-Hub-Signature-256", &good)]),
+        &no_filter(),
+        &secrets,
+    )
+    .await
+    {
+        Ok(Outcome::Events(events)) => assert_eq!(events.len(), 2),
+        other => panic!("{other:?}"),
+    }
+
+    let mut changed = body.clone();
+    let at = changed.iter().position(|&b| b == b'M').unwrap();
+    changed[at] = b'L';
+    let wrong = sign_webhook("another-secret", &body);
+    let odd = format!("{}0", &good);
+    let bad: Vec<(Vec<u8>, Option<String>)> = vec![
+        (body.clone(), Some(wrong)),
+        (body.clone(), None),
+        (changed, Some(good.clone())),
+        (body.clone(), Some(good.replacen("sha256=", "sha1=", 1))),
+        (body.clone(), Some(odd)),
+        (body.clone(), Some(String::new())),
+        (
+            body.clone(),
+            Some(good.to_uppercase().replacen("SHA256", "sha256", 1)),
+        ),
+    ];
+    for (body, signature) in bad {
+        let headers: Vec<(&str, &str)> = signature
+            .iter()
+            .map(|s| ("x-hub-signature-256", s.as_str()))
+            .collect();
+        match handle(&post(body, &headers), &no_filter(), &secrets).await {
+            Err(WebhookError::InvalidSignature(reason)) => {
+                assert!(!reason.contains(APP_SECRET));
+                assert!(
+                    !reason.contains(&good[7..]),
+                    "the error names the right signature"
+                );
+            }
+            other => panic!("{signature:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let secrets = WebhookSecrets {
+        app_secret: None,
+        verify_token: Some("s3cret-verify".into()),
+    };
+    let get = |query: &str| WebhookRequest {
+        method: "GET".into(),
+        headers: vec![],
+        query: query.into(),
+        body: vec![],
+    };
+    match handle(
+        &get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=s3cret-verify"),
+        &no_filter(),
+        &secrets,
+    )
+    .await
+    {
+        Ok(Outcome::Respond(r)) => {
+            assert_eq!(
+                (r.status, r.body.as_str(), r.content_type.as_str()),
+                (200, "1158201444", "text/plain")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let wrong = handle(
+        &get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess"),
+        &no_filter(),
+        &secrets,
+    )
+    .await;
+    let Err(error) = wrong else {
+        panic!("{wrong:?}")
+    };
+    assert!(matches!(error, WebhookError::VerificationFailed(_)));
+    assert_eq!(json::webhook_error_status(&error), 403);
+    let none_configured = handle(
+        &get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=x"),
+        &no_filter(),
+        &no_secrets(),
+    )
+    .await;
+    assert!(matches!(
+        none_configured,
+        Err(WebhookError::VerificationFailed(_))
+    ));
+    for query in [
+        "",
+        "hub.mode=subscribe&hub.verify_token=s3cret-verify",
+        "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=s3cret-verify",
+    ] {
+        assert!(
+            matches!(
+                handle(&get(query), &no_filter(), &secrets).await,
+                Err(WebhookError::InvalidHandshake(_))
+            ),
+            "{query}"
+        );
+    }
+    let put = WebhookRequest {
+        method: "PUT".into(),
+        ..get("")
+    };
+    assert!(matches!(
+        handle(&put, &no_filter(), &secrets).await,
+        Err(WebhookError::MethodNotAllowed(_))
+    ));
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_structured_errors_never_traps() {
+    let text = String::from_utf8(fixture("text_message.json")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not JSON", b"hello".to_vec(), "not a JSON object"),
+        ("not JSON in braces", b"{hello}".to_vec(), "line 1"),
+        ("a JSON array", b"[1,2]".to_vec(), "not a JSON object"),
+        (
+            "no entry",
+            br#"{"object":"whatsapp_business_account"}"#.to_vec(),
+            "entry",
+        ),
+        (
+            "wrong object",
+            br#"{"object":"page","entry":[]}"#.to_vec(),
+            "\"page\"",
+        ),
+        (
+            "messages not an array",
+            text.replace("\"messages\": [", "\"messages\": {\"x\": [")
+                .replace("]\n          }", "]}\n          }")
+                .into_bytes(),
+            "messages",
+        ),
+        (
+            "a message with no from",
+            text.replace("\"from\": \"16505551234\",", "").into_bytes(),
+            "messages[0]: missing field `from`",
+        ),
+        (
+            "from as a number",
+            text.replace("\"from\": \"16505551234\"", "\"from\": 16505551234")
+                .into_bytes(),
+            "from",
+        ),
+        (
+            "truncated",
+            text.as_bytes()[..text.len() / 2].to_vec(),
+            "EOF",
+        ),
+        ("invalid UTF-8", b"{\"object\":\"\xff\"}".to_vec(), "UTF-8"),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            "not a JSON object",
+        ),
+        (
+            "deep nesting inside entry",
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":{}{}}}"#,
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            )
+            .into_bytes(),
+            "entry[0]",
+        ),
+        (
+            "entry as an object",
+            br#"{"object":"whatsapp_business_account","entry":{"id":"1"}}"#.to_vec(),
+            "entry",
+        ),
+    ];
+    for (name, body, expected) in cases {
+        match handle(&post(body, &[]), &no_filter(), &no_secrets()).await {
+            Err(WebhookError::InvalidPayload(reason)) => {
+                assert!(reason.contains(expected), "{name}: {reason}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // After all of that, the same connector still works.
+    assert_eq!(events_of("text_message.json", None).await.len(), 1);
+}
