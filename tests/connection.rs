@@ -78,13 +78,8 @@ async fn a_wrong_phone_number_id_is_a_graph_error() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_transport_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let connector =
-        connector().with_outbound(Outbound::redirect(&format!("http://127.0.0.1:{port}")).unwrap());
+        connector().with_outbound(Outbound::redirect(&common::refused_base_url()).unwrap());
     let error = connector
         .test_connection(&connection())
         .await

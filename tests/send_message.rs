@@ -243,14 +243,8 @@ async fn graph_errors_map_to_variants_with_their_fields() {
 
 #[tokio::test]
 async fn a_refused_loopback_connection_is_a_transport_error() {
-    // Bind, note the port, close: nothing listens there any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let connector =
-        connector().with_outbound(Outbound::redirect(&format!("http://127.0.0.1:{port}")).unwrap());
+        connector().with_outbound(Outbound::redirect(&common::refused_base_url()).unwrap());
     let error = connector
         .send(&connection(), &input("hi", "+15550101234"))
         .await

@@ -42,17 +42,7 @@ impl GraphServer {
                             async move {
                                 let (parts, body) = request.into_parts();
                                 let body = body.collect().await?.to_bytes().to_vec();
-                                let recorded = RecordedRequest {
-                                    method: parts.method.to_string(),
-                                    url: parts.uri.to_string(),
-                                    path_and_query: parts
-                                        .uri
-                                        .path_and_query()
-                                        .map(|p| p.to_string())
-                                        .unwrap_or_default(),
-                                    headers: crate::outbound::header_list(&parts.headers),
-                                    body,
-                                };
+                                let recorded = RecordedRequest::from_parts(&parts, body);
                                 let answer = handler(&recorded);
                                 journal.lock().unwrap().push(recorded);
                                 let mut response = hyper::Response::builder().status(answer.status);

@@ -25,6 +25,20 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// Records a request from its head and its whole body.
+    pub fn from_parts(parts: &http::request::Parts, body: Vec<u8>) -> Self {
+        Self {
+            method: parts.method.to_string(),
+            url: parts.uri.to_string(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.to_string()),
+            headers: header_list(&parts.headers),
+            body,
+        }
+    }
+
     /// The first value of a header, by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -177,26 +191,7 @@ impl WasiHttpHooks for OutboundHooks {
             let (parts, body) = request.into_parts();
             let allowed = parts.uri.authority().map(|a| a.as_str()) == Some(GRAPH_AUTHORITY);
             let body = body.collect().await?.to_bytes();
-            let recorded = RecordedRequest {
-                method: parts.method.to_string(),
-                url: parts.uri.to_string(),
-                path_and_query: parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "/".into()),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                body: body.to_vec(),
-            };
+            let recorded = RecordedRequest::from_parts(&parts, body.to_vec());
             outbound.journal.lock().unwrap().push(recorded.clone());
             if !allowed {
                 return Err(Error::HttpRequestDenied);

@@ -49,3 +49,9 @@ pub fn post(body: Vec<u8>, headers: &[(&str, &str)]) -> WebhookRequest {
         body,
     }
 }
+
+/// A loopback base URL where nothing listens: bound, noted, closed.
+pub fn refused_base_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
