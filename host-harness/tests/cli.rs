@@ -57,6 +57,27 @@ fn assert_no_secret(output: &Output) {
     }
 }
 
+/// `send` with the test token to a loopback Graph server, off the async runtime.
+async fn send_to_graph_url(url: String, phone_number_id: &'static str) -> Output {
+    tokio::task::spawn_blocking(move || {
+        run(&[
+            "send",
+            "--to",
+            "+15550101234",
+            "--message",
+            "hi",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            phone_number_id,
+            "--graph-url",
+            &url,
+        ])
+    })
+    .await
+    .unwrap()
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for sub in ["demo", "send", "test-connection", "trigger", "serve"] {
@@ -126,24 +147,7 @@ async fn send_over_http_with_graph_url() {
     })
     .await
     .unwrap();
-    let url = server.base_url();
-    let output = tokio::task::spawn_blocking(move || {
-        run(&[
-            "send",
-            "--to",
-            "+15550101234",
-            "--message",
-            "hi",
-            "--token",
-            TOKEN,
-            "--phone-number-id",
-            "123",
-            "--graph-url",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
+    let output = send_to_graph_url(server.base_url(), "123").await;
     assert!(
         output.status.success(),
         "{}",
@@ -186,24 +190,7 @@ async fn send_errors_are_json_on_stderr_with_exit_1() {
     })
     .await
     .unwrap();
-    let url = server.base_url();
-    let unauthorized = tokio::task::spawn_blocking(move || {
-        run(&[
-            "send",
-            "--to",
-            "+15550101234",
-            "--message",
-            "hi",
-            "--token",
-            TOKEN,
-            "--phone-number-id",
-            "1",
-            "--graph-url",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
+    let unauthorized = send_to_graph_url(server.base_url(), "1").await;
     assert_eq!(unauthorized.status.code(), Some(1));
     let error = stderr_error(&unauthorized);
     assert_eq!(
