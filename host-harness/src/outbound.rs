@@ -172,8 +172,8 @@ pub(crate) fn header_list(headers: &http::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn full_body(bytes: Vec<u8>) -> WasiBody {
-    Full::new(Bytes::from(bytes))
+fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
+    Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
@@ -214,7 +214,7 @@ impl WasiHttpHooks for OutboundHooks {
                     let mut parts = parts;
                     parts.uri =
                         http::Uri::from_parts(target).map_err(|_| Error::HttpRequestUriInvalid)?;
-                    let request = http::Request::from_parts(parts, full_body(body.to_vec()));
+                    let request = http::Request::from_parts(parts, full_body(body));
                     let (response, io) =
                         wasmtime_wasi_http::default_send_request(request, options).await?;
                     Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as BoxedIo))
