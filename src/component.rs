@@ -10,6 +10,8 @@ wit_bindgen::generate!({
         "wasi:io/error@0.2.12": wasip2::io::error,
         "wasi:io/streams@0.2.12": wasip2::io::streams,
         "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+        "wasi:random/random@0.2.12": wasip2::random::random,
     },
 });
 
@@ -18,6 +20,7 @@ use exports::whatsapp::connector::message_received as wit_trigger;
 use exports::whatsapp::connector::send_message as wit_send;
 
 use crate::graph::{self, Credentials, GraphRequest};
+use crate::registration::{self, Registration, Removal};
 use crate::{account, http_client, send, trigger, webhook};
 
 struct Connector;
@@ -142,7 +145,85 @@ impl wit_send::Guest for Connector {
     }
 }
 
+fn to_wit_registration(r: Registration) -> wit_trigger::Registration {
+    wit_trigger::Registration {
+        phone_number_id: r.phone_number_id,
+        callback_url: r.callback_url,
+        verify_token: r.verify_token,
+        created_at: r.created_at,
+    }
+}
+
+fn from_wit_registration(r: wit_trigger::Registration) -> Registration {
+    Registration {
+        phone_number_id: r.phone_number_id,
+        callback_url: r.callback_url,
+        verify_token: r.verify_token,
+        created_at: r.created_at,
+    }
+}
+
 impl wit_trigger::Guest for Connector {
+    fn new_registration(
+        connection: wit_trigger::Connection,
+        properties: wit_trigger::Properties,
+        webhook_url: String,
+    ) -> Result<wit_trigger::Registration, wit_trigger::Error> {
+        let random =
+            wasip2::random::random::get_random_bytes(registration::VERIFY_TOKEN_BYTES as u64);
+        let random: [u8; registration::VERIFY_TOKEN_BYTES] = random
+            .try_into()
+            .expect("wasi:random returns the number of bytes asked for");
+        let now = wasip2::clocks::wall_clock::now().seconds;
+        registration::new(
+            credentials(&connection),
+            properties.sender_number.as_deref(),
+            &webhook_url,
+            &random,
+            now,
+        )
+        .map(to_wit_registration)
+        .map_err(|mut error| {
+            error.redact(&connection.system_user_access_token);
+            to_wit_error(error)
+        })
+    }
+
+    fn enable(
+        connection: wit_trigger::Connection,
+        registration: wit_trigger::Registration,
+    ) -> Result<(), wit_trigger::Error> {
+        let registration = from_wit_registration(registration);
+        let prepared = registration::enable_request(credentials(&connection), &registration);
+        call(&connection, prepared, registration::parse_success)
+    }
+
+    fn disable(
+        connection: wit_trigger::Connection,
+        registration: wit_trigger::Registration,
+    ) -> Result<wit_trigger::Removal, wit_trigger::Error> {
+        let registration = from_wit_registration(registration);
+        let credentials = credentials(&connection);
+        let current = call(
+            &connection,
+            registration::current_override_request(credentials, &registration),
+            registration::parse_current_override,
+        )?;
+        let removal = registration::plan_removal(&registration, current.as_deref());
+        if removal == Removal::Removed {
+            call(
+                &connection,
+                Ok(registration::remove_request(credentials)),
+                registration::parse_success,
+            )?;
+        }
+        Ok(match removal {
+            Removal::Removed => wit_trigger::Removal::Removed,
+            Removal::NothingToRemove => wit_trigger::Removal::NothingToRemove,
+            Removal::Superseded => wit_trigger::Removal::Superseded,
+        })
+    }
+
     fn handle_request(
         request: wit_trigger::WebhookRequest,
         properties: wit_trigger::Properties,

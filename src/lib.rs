@@ -10,7 +10,8 @@
 //! - [`webhook`]: a webhook body → one event per incoming message;
 //! - [`signature`]: `X-Hub-Signature-256` verification;
 //! - [`handshake`]: the `hub.challenge` verification GET;
-//! - [`trigger`]: the "Message received" request handler that ties those together.
+//! - [`trigger`]: the "Message received" request handler that ties those together;
+//! - [`registration`]: switching the trigger on and off (Meta's webhook overrides).
 //!
 //! Only when built for `wasm32` does it add the thin glue: the generated bindings
 //! (`component`) and an HTTP client over `wasi:http` (`http_client`).
@@ -19,6 +20,7 @@ pub mod account;
 pub mod graph;
 pub mod handshake;
 pub mod phone;
+pub mod registration;
 pub mod send;
 pub mod signature;
 pub mod trigger;

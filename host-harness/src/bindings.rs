@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
     },
 });
 
@@ -16,6 +17,7 @@ pub use exports::whatsapp::connector::connection::{
     Account, Connection, Error as ConnectorError, FieldError, GraphError,
 };
 pub use exports::whatsapp::connector::message_received::{
-    Event, Outcome, Properties, WebhookError, WebhookRequest, WebhookResponse, WebhookSecrets,
+    Event, Outcome, Properties, Registration, Removal, WebhookError, WebhookRequest,
+    WebhookResponse, WebhookSecrets,
 };
 pub use exports::whatsapp::connector::send_message::{Input as SendInput, Output as SendOutput};

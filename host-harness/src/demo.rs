@@ -1,4 +1,5 @@
-//! `host-harness demo`: the whole connector, end to end, on the built-in stub Graph API.
+//! `host-harness demo`: the whole connector, end to end, on the built-in stub Graph API:
+//! the life of a trigger from switching it on to switching it off.
 //! No credentials, no network: what a newcomer runs first.
 
 use std::io::Write;
@@ -7,7 +8,9 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use crate::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
+use crate::registration::{RegistrationStore, in_process_callback};
 use crate::runtime::{COMPONENT_PATH, Connection, Connector};
+use crate::stub_graph::StubGraph;
 use crate::{json, sign_webhook};
 
 /// The phone number ID the stub answers for.
@@ -23,26 +26,137 @@ fn pretty(value: &Value) -> String {
         .replace('\n', "\n    ")
 }
 
+/// The webhook URL the demo's workflow host hands the trigger.
+pub const DEMO_WEBHOOK_URL: &str = "https://hooks.example.com/whatsapp/demo-workflow";
+
 /// Runs the demo, writing what happens to `out`; returns the one-line summary.
+///
+/// The whole life of a trigger, as a workflow host drives it: test the connection,
+/// enable (the stub Graph API verifies the callback URL with a `hub.challenge` GET,
+/// which this host answers in process with the stored registration), deliver a signed
+/// webhook, reply to its sender, disable.
 pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<String> {
-    let connector = connector.with_outbound(crate::Outbound::stub(crate::stub_graph::answer));
+    let store = RegistrationStore::memory();
+    let stub = StubGraph::new(Some(in_process_callback(connector.clone(), store.clone())));
+    let connector = connector.with_outbound(stub.outbound());
     writeln!(
         out,
         "WhatsApp connector demo: the component on the built-in stub Graph API (no credentials, no network)"
     )?;
     writeln!(out, "component: {COMPONENT_PATH}\n")?;
-
-    // 1. Action "Send Message".
     let connection = Connection {
         system_user_access_token: "stub-access-token".into(),
         phone_number_id: STUB_PHONE_NUMBER_ID.into(),
         ..Connection::default()
     };
-    let input = SendInput {
-        message: "Hello from the WhatsApp connector component!".into(),
-        send_message_to: "+1 (555) 010-1234".into(),
+    let no_filter = Properties {
+        sender_number: None,
     };
-    writeln!(out, "1. Send Message to {:?}", input.send_message_to)?;
+
+    // 1. Connection test.
+    let account = connector
+        .test_connection(&connection)
+        .await?
+        .map_err(|e| anyhow::anyhow!("connection test failed: {}", json::connector_error(&e)))?;
+    writeln!(
+        out,
+        "1. Connection test → {}\n",
+        serde_json::to_string(&json::account(&account))?
+    )?;
+
+    // 2. Enable: registration first (the host stores it), then the alternate callback.
+    let registration = connector
+        .new_registration(&connection, &no_filter, DEMO_WEBHOOK_URL)
+        .await?
+        .map_err(|e| anyhow::anyhow!("new-registration failed: {}", json::connector_error(&e)))?;
+    store.save_new(&registration)?;
+    connector
+        .enable(&connection, &registration)
+        .await?
+        .map_err(|e| anyhow::anyhow!("enable failed: {}", json::connector_error(&e)))?;
+    let requests = connector.outbound().requests();
+    let request = requests.last().context("enable made no request")?;
+    writeln!(
+        out,
+        "2. Enable the trigger for {DEMO_WEBHOOK_URL}\n  registration (stored by the host; token redacted):\n    {}",
+        pretty(&registration.redacted())
+    )?;
+    writeln!(
+        out,
+        "  request that went out; the stub verified the URL with a hub.challenge GET first:\n    {}",
+        pretty(&request.redacted())
+    )?;
+    let enabled = stub
+        .alternate_callback(STUB_PHONE_NUMBER_ID)
+        .context("the stub has no alternate callback after enable")?;
+    writeln!(
+        out,
+        "  the phone number's alternate callback is now {enabled}\n"
+    )?;
+
+    // 3. Trigger "Message received".
+    let body = SAMPLE_WEBHOOK.as_bytes().to_vec();
+    let signed = |body: Vec<u8>, signature: String| WebhookRequest {
+        method: "POST".into(),
+        headers: vec![("X-Hub-Signature-256".into(), signature)],
+        query: String::new(),
+        body,
+    };
+    let secrets = WebhookSecrets {
+        app_secret: Some(DEMO_APP_SECRET.into()),
+        verify_token: Some(registration.verify_token.clone()),
+    };
+    let request = signed(body.clone(), sign_webhook(DEMO_APP_SECRET, &body));
+    writeln!(
+        out,
+        "3. Message received: a signed, batched webhook (2 messages, 1 status update)"
+    )?;
+    let mut counts = Vec::new();
+    let mut first_sender = None;
+    for sender in [None, Some("+1 (650) 555-1234")] {
+        let properties = Properties {
+            sender_number: sender.map(str::to_owned),
+        };
+        let events = match connector
+            .handle_webhook(&request, &properties, &secrets)
+            .await?
+        {
+            Ok(Outcome::Events(events)) => events,
+            other => bail!("the webhook was not turned into events: {other:?}"),
+        };
+        let label = sender.map_or("no sender filter".to_owned(), |s| {
+            format!("sender number {s:?}")
+        });
+        writeln!(out, "  {label} → {} event(s):", events.len())?;
+        for event in &events {
+            writeln!(out, "    {}", serde_json::to_string(&json::event(event))?)?;
+        }
+        first_sender = first_sender.or_else(|| {
+            events
+                .first()
+                .map(|e| format!("+{}", e.entry.changes.messages.from))
+        });
+        counts.push(events.len());
+    }
+
+    let mut tampered_body = body.clone();
+    tampered_body[body.len() / 2] ^= 1;
+    let tampered = signed(tampered_body, sign_webhook(DEMO_APP_SECRET, &body));
+    let rejected = match connector
+        .handle_webhook(&tampered, &no_filter, &secrets)
+        .await?
+    {
+        Err(e) => json::webhook_error(&e),
+        Ok(_) => bail!("a tampered webhook was accepted"),
+    };
+    writeln!(out, "  a body changed by one bit → refused: {rejected}\n")?;
+
+    // 4. Action "Send Message": reply to the first sender.
+    let input = SendInput {
+        message: "Thanks, we got your message!".into(),
+        send_message_to: first_sender.context("the webhook had no message")?,
+    };
+    writeln!(out, "4. Send Message to {:?}", input.send_message_to)?;
     let output = match connector.send(&connection, &input).await? {
         Ok(output) => output,
         Err(e) => bail!("send failed: {}", json::connector_error(&e)),
@@ -65,67 +179,30 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         .map(|m| m.id.clone())
         .unwrap_or_default();
 
-    // 2. Trigger "Message received".
-    let body = SAMPLE_WEBHOOK.as_bytes().to_vec();
-    let signed = |body: Vec<u8>, signature: String| WebhookRequest {
-        method: "POST".into(),
-        headers: vec![("X-Hub-Signature-256".into(), signature)],
-        query: String::new(),
-        body,
-    };
-    let secrets = WebhookSecrets {
-        app_secret: Some(DEMO_APP_SECRET.into()),
-        verify_token: None,
-    };
-    let request = signed(body.clone(), sign_webhook(DEMO_APP_SECRET, &body));
+    // 5. Disable, twice: the second time there is nothing left to remove.
+    let mut removals = Vec::new();
+    for _ in 0..2 {
+        let removal = connector
+            .disable(&connection, &registration)
+            .await?
+            .map_err(|e| anyhow::anyhow!("disable failed: {}", json::connector_error(&e)))?;
+        removals.push(json::removal(removal));
+    }
+    if stub.alternate_callback(STUB_PHONE_NUMBER_ID).is_some() {
+        bail!("the alternate callback is still set after disable");
+    }
     writeln!(
         out,
-        "2. Message received: a signed, batched webhook (2 messages, 1 status update)"
+        "5. Disable the trigger → {}; disable again → {}; the phone number has no alternate callback any more\n",
+        removals[0], removals[1]
     )?;
-    let mut counts = Vec::new();
-    for sender in [None, Some("+1 (650) 555-1234")] {
-        let properties = Properties {
-            sender_number: sender.map(str::to_owned),
-        };
-        let events = match connector
-            .handle_webhook(&request, &properties, &secrets)
-            .await?
-        {
-            Ok(Outcome::Events(events)) => events,
-            other => bail!("the webhook was not turned into events: {other:?}"),
-        };
-        let label = sender.map_or("no sender filter".to_owned(), |s| {
-            format!("sender number {s:?}")
-        });
-        writeln!(out, "  {label} → {} event(s):", events.len())?;
-        for event in &events {
-            writeln!(out, "    {}", serde_json::to_string(&json::event(event))?)?;
-        }
-        counts.push(events.len());
-    }
-
-    let mut tampered_body = body.clone();
-    tampered_body[body.len() / 2] ^= 1;
-    let tampered = signed(tampered_body, sign_webhook(DEMO_APP_SECRET, &body));
-    let rejected = match connector
-        .handle_webhook(
-            &tampered,
-            &Properties {
-                sender_number: None,
-            },
-            &secrets,
-        )
-        .await?
-    {
-        Err(e) => json::webhook_error(&e),
-        Ok(_) => bail!("a tampered webhook was accepted"),
-    };
-    writeln!(out, "  a body changed by one bit → refused: {rejected}\n")?;
 
     Ok(format!(
-        "demo ok: sent {message_id}; {} events from a 3-notification webhook, {} with the sender filter; tampered webhook refused ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter; tampered webhook refused ({}); replied {message_id}; disabled ({}), again ({})",
         counts[0],
         counts[1],
-        rejected["kind"].as_str().unwrap_or_default()
+        rejected["kind"].as_str().unwrap_or_default(),
+        removals[0],
+        removals[1],
     ))
 }

@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::bindings::{Account, ConnectorError, Event, GraphError, SendOutput, WebhookError};
+use crate::bindings::{
+    Account, ConnectorError, Event, GraphError, Removal, SendOutput, WebhookError,
+};
 
 /// `{messaging_product, contacts: [{input, wa_id}], messages: [{id}]}`.
 pub fn send_output(output: &SendOutput) -> Value {
@@ -147,4 +149,13 @@ pub fn event(event: &Event) -> Value {
 /// A failure of the host itself (loading, trapping, I/O): `{"kind": "host", ...}`.
 pub fn host_error(error: &anyhow::Error) -> Value {
     json!({"kind": "host", "message": format!("{error:#}")})
+}
+
+/// What `disable` did, as the WIT enum case names it.
+pub fn removal(removal: Removal) -> &'static str {
+    match removal {
+        Removal::Removed => "removed",
+        Removal::NothingToRemove => "nothing-to-remove",
+        Removal::Superseded => "superseded",
+    }
 }

@@ -4,7 +4,8 @@
 //! - [`runtime`]: load the component once, call it with a fresh store per call;
 //! - [`outbound`]: where the component's `graph.facebook.com` requests go (an
 //!   in-process stub or a loopback server), and the journal of what it asked for;
-//! - [`stub_graph`]: the built-in stub Graph API;
+//! - [`stub_graph`]: the built-in stub Graph API, alternate callbacks included;
+//! - [`registration`]: where a trigger's registration is kept (memory or a 0600 file);
 //! - [`serve`]: the HTTP webhook endpoint behind `host-harness serve`;
 //! - [`loopback`]: a fake Graph API server and an HTTP client on 127.0.0.1;
 //! - [`json`]: the JSON forms of the WIT records the CLI prints;
@@ -16,11 +17,13 @@ pub mod demo;
 pub mod json;
 pub mod loopback;
 pub mod outbound;
+pub mod registration;
 pub mod runtime;
 pub mod serve;
 pub mod stub_graph;
 
 pub use outbound::{Outbound, RecordedRequest, StubResponse};
+pub use registration::{Registration, RegistrationStore};
 pub use runtime::{COMPONENT_PATH, Connection, Connector};
 /// The wasmtime this harness is built on, for callers that inspect types.
 pub use wasmtime;

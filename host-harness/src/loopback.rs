@@ -2,6 +2,7 @@
 //! answers with a closure and records what it got, and a minimal HTTP/1.1 client.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::outbound::{RecordedRequest, StubResponse};
 
-type Handler = dyn Fn(&RecordedRequest) -> StubResponse + Send + Sync;
+type Handler =
+    dyn Fn(RecordedRequest) -> Pin<Box<dyn Future<Output = StubResponse> + Send>> + Send + Sync;
 
 /// A fake Graph API on a free loopback port. Stops when dropped.
 pub struct GraphServer {
@@ -27,10 +29,25 @@ impl GraphServer {
     pub async fn start(
         handler: impl Fn(&RecordedRequest) -> StubResponse + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
+        Self::start_async(move |request| {
+            let answer = handler(&request);
+            async move { answer }
+        })
+        .await
+    }
+
+    /// Starts a server whose answers may wait on I/O (a fake Meta that verifies a
+    /// callback URL before it answers, say). Requests are journaled as they arrive.
+    pub async fn start_async<F>(
+        handler: impl Fn(RecordedRequest) -> F + Send + Sync + 'static,
+    ) -> std::io::Result<Self>
+    where
+        F: Future<Output = StubResponse> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let journal: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
-        let handler: Arc<Handler> = Arc::new(handler);
+        let handler: Arc<Handler> = Arc::new(move |request| Box::pin(handler(request)));
         let task = tokio::spawn({
             let journal = journal.clone();
             async move {
@@ -43,8 +60,8 @@ impl GraphServer {
                                 let (parts, body) = request.into_parts();
                                 let body = body.collect().await?.to_bytes().to_vec();
                                 let recorded = RecordedRequest::from_parts(&parts, body);
-                                let answer = handler(&recorded);
-                                journal.lock().unwrap().push(recorded);
+                                journal.lock().unwrap().push(recorded.clone());
+                                let answer = handler(recorded).await;
                                 let mut response = hyper::Response::builder().status(answer.status);
                                 for (name, value) in &answer.headers {
                                     response = response.header(name, value);

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
+use host_harness::registration::in_process_callback;
 use host_harness::serve::{self, ServeOptions, ServeStats};
-use host_harness::{Connection, Connector, Outbound, demo, json};
+use host_harness::stub_graph::StubGraph;
+use host_harness::{Connection, Connector, Outbound, RegistrationStore, demo, json};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -43,6 +45,12 @@ enum Command {
     Trigger(TriggerArgs),
     /// Serve the trigger's webhook endpoint over HTTP; events go to stdout as JSON lines.
     Serve(ServeArgs),
+    /// Switch the trigger on: make a registration (written to --out, mode 0600), then
+    /// point the phone number's webhooks at --webhook-url (Meta verifies it first).
+    Enable(EnableArgs),
+    /// Switch the trigger off: remove the phone number's alternate callback if it is
+    /// still the registration's URL.
+    Disable(DisableArgs),
 }
 
 #[derive(Args)]
@@ -104,6 +112,35 @@ struct ServeArgs {
     /// Largest accepted body in bytes; larger ones get 413.
     #[arg(long, default_value_t = serve::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// A registration file written by `enable`: the hub.challenge GET must present its
+    /// verify token. Read at every handshake, so `serve` may start before `enable` runs.
+    #[arg(long, value_name = "FILE")]
+    registration: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EnableArgs {
+    /// The webhook URL Meta is to deliver to: https, at most 200 characters.
+    #[arg(long, value_name = "URL")]
+    webhook_url: String,
+    /// Where to write the registration (it holds the verify token: mode 0600, never
+    /// overwritten). `serve --registration` and `disable --registration` read it.
+    #[arg(long, value_name = "FILE", default_value = "registration.json")]
+    out: PathBuf,
+    /// Sender number: checked now, so that a bad one fails before anything is enabled.
+    #[arg(long)]
+    sender_number: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+#[derive(Args)]
+struct DisableArgs {
+    /// The registration file written by `enable`.
+    #[arg(long, value_name = "FILE")]
+    registration: PathBuf,
+    #[command(flatten)]
+    graph: GraphArgs,
 }
 
 /// A failure, and how the process reports it.
@@ -173,7 +210,57 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Trigger(args) => trigger(&connector, args).await,
         Command::Serve(args) => serve_command(connector, args).await,
+        Command::Enable(args) => enable(&connector, args).await,
+        Command::Disable(args) => disable(&connector, args).await,
     }
+}
+
+async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
+    let store = RegistrationStore::File(args.out.clone());
+    let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
+    if args.graph.graph_url.is_none() {
+        // The built-in stub verifies the URL as Meta does; it reaches it in process,
+        // as if this host served it.
+        let callback = in_process_callback(connector.clone(), store.clone());
+        graph_connector = connector.with_outbound(StubGraph::new(Some(callback)).outbound());
+    }
+    let properties = Properties {
+        sender_number: args.sender_number,
+    };
+    let registration = graph_connector
+        .new_registration(&connection, &properties, &args.webhook_url)
+        .await?
+        .map_err(|e| Failure::Connector(json::connector_error(&e)))?;
+    store.save_new(&registration)?;
+    let enabled = graph_connector.enable(&connection, &registration).await;
+    if !matches!(enabled, Ok(Ok(()))) {
+        // Nothing was enabled: the file would only keep a useless secret around.
+        let _ = std::fs::remove_file(&args.out);
+    }
+    enabled?.map_err(|e| Failure::Connector(json::connector_error(&e)))?;
+    print_json(&json!({
+        "enabled": registration.redacted(),
+        "registration_file": args.out,
+    }))
+}
+
+async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure> {
+    let registration = RegistrationStore::File(args.registration.clone())
+        .load()?
+        .with_context(|| format!("no registration at {}", args.registration.display()))?;
+    let mut graph = args.graph;
+    graph
+        .phone_number_id
+        .get_or_insert_with(|| registration.phone_number_id.clone());
+    let (connector, connection) = graph_setup(connector, &graph)?;
+    let removal = connector
+        .disable(&connection, &registration)
+        .await?
+        .map_err(|e| Failure::Connector(json::connector_error(&e)))?;
+    print_json(&json!({
+        "removal": json::removal(removal),
+        "callback_url": registration.callback_url,
+    }))
 }
 
 /// The connection and the outbound route for Graph API calls: the built-in stub (with
@@ -265,7 +352,17 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
             verify_token: args.verify_token,
         },
         max_body: args.max_body,
+        registration: args.registration.map(RegistrationStore::File),
     };
+    if let Some(store) = &options.registration {
+        match store.load() {
+            Ok(Some(_)) => {}
+            Ok(None) => eprintln!(
+                "serve: no registration in {store:?} yet; handshakes are refused until `enable` writes it"
+            ),
+            Err(e) => return Err(Failure::Host(e)),
+        }
+    }
     eprintln!("serve: listening on http://{address} ({options:?})");
     let stats = Arc::new(ServeStats::default());
     let sink: serve::EventSink = Arc::new(Mutex::new(std::io::stdout()));

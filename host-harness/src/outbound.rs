@@ -2,6 +2,7 @@
 //! the host decides where that goes. Every other host is refused, so a component run
 //! by the harness never reaches the internet.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -98,8 +99,11 @@ impl StubResponse {
     }
 }
 
-/// A stub: sees each request, answers it. `None` refuses the connection.
-pub type StubFn = dyn Fn(&RecordedRequest) -> Option<StubResponse> + Send + Sync;
+/// A stub: sees each request, answers it (possibly after I/O of its own, as the stub
+/// Graph API's callback verification does). `None` refuses the connection.
+pub type StubFn = dyn Fn(RecordedRequest) -> Pin<Box<dyn Future<Output = Option<StubResponse>> + Send>>
+    + Send
+    + Sync;
 
 /// Where `graph.facebook.com` requests go.
 #[derive(Clone)]
@@ -126,11 +130,22 @@ impl Outbound {
         }
     }
 
-    /// An in-process stub.
+    /// An in-process stub that answers at once.
     pub fn stub(
         f: impl Fn(&RecordedRequest) -> Option<StubResponse> + Send + Sync + 'static,
     ) -> Self {
-        Self::new(Route::Stub(Arc::new(f)))
+        Self::stub_async(move |request| {
+            let answer = f(&request);
+            async move { answer }
+        })
+    }
+
+    /// An in-process stub whose answer may wait on I/O.
+    pub fn stub_async<F>(f: impl Fn(RecordedRequest) -> F + Send + Sync + 'static) -> Self
+    where
+        F: Future<Output = Option<StubResponse>> + Send + 'static,
+    {
+        Self::new(Route::Stub(Arc::new(move |request| Box::pin(f(request)))))
     }
 
     /// A redirect of `graph.facebook.com` to `base_url` (`http://host:port`).
@@ -198,7 +213,7 @@ impl WasiHttpHooks for OutboundHooks {
             }
             match &outbound.route {
                 Route::Stub(stub) => {
-                    let answer = stub(&recorded).ok_or(Error::ConnectionRefused)?;
+                    let answer = stub(recorded).await.ok_or(Error::ConnectionRefused)?;
                     let mut response = http::Response::builder().status(answer.status);
                     for (name, value) in &answer.headers {
                         response = response.header(name, value);

@@ -12,7 +12,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, ConnectorError, Outcome, SendInput, SendOutput, WebhookError};
 use crate::outbound::{Outbound, OutboundHooks};
-use crate::stub_graph;
+use crate::registration::Registration;
+use crate::stub_graph::StubGraph;
 
 /// The component built from this checkout by the build script.
 pub const COMPONENT_PATH: &str = env!("WHATSAPP_CONNECTOR_WASM");
@@ -125,7 +126,7 @@ impl Connector {
             .context("the component does not export the whatsapp:connector world")?;
         Ok(Self {
             loaded: Arc::new(Loaded { engine, pre }),
-            outbound: Outbound::stub(stub_graph::answer),
+            outbound: StubGraph::new(None).outbound(),
         })
     }
 
@@ -201,6 +202,51 @@ impl Connector {
         instance
             .whatsapp_connector_message_received()
             .call_handle_request(&mut store, request, properties, secrets)
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Switching the trigger on, step 1: a registration with a fresh verify token. No
+    /// network.
+    pub async fn new_registration(
+        &self,
+        connection: &Connection,
+        properties: &bindings::Properties,
+        webhook_url: &str,
+    ) -> anyhow::Result<Result<Registration, ConnectorError>> {
+        let (mut store, instance) = self.instantiate().await?;
+        let result = instance
+            .whatsapp_connector_message_received()
+            .call_new_registration(&mut store, &connection.to_wit(), properties, webhook_url)
+            .await?;
+        Ok(result.map(Registration::from_wit))
+    }
+
+    /// Switching the trigger on, step 2: sets the alternate callback. The registration
+    /// must already be where the webhook endpoint finds it: Meta verifies during the call.
+    pub async fn enable(
+        &self,
+        connection: &Connection,
+        registration: &Registration,
+    ) -> anyhow::Result<Result<(), ConnectorError>> {
+        let (mut store, instance) = self.instantiate().await?;
+        instance
+            .whatsapp_connector_message_received()
+            .call_enable(&mut store, &connection.to_wit(), &registration.to_wit())
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Switching the trigger off.
+    pub async fn disable(
+        &self,
+        connection: &Connection,
+        registration: &Registration,
+    ) -> anyhow::Result<Result<bindings::Removal, ConnectorError>> {
+        let (mut store, instance) = self.instantiate().await?;
+        instance
+            .whatsapp_connector_message_received()
+            .call_disable(&mut store, &connection.to_wit(), &registration.to_wit())
             .await
             .map_err(Into::into)
     }

@@ -5,6 +5,7 @@
 //! event is written and flushed before the 200 goes out, and requests run concurrently,
 //! each in a fresh store.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 
 use crate::bindings::{Outcome, Properties, WebhookRequest, WebhookSecrets};
 use crate::json;
+use crate::registration::RegistrationStore;
 use crate::runtime::Connector;
 
 /// Meta's payloads can reach 3 MB; anything above this is refused with 413.
@@ -37,6 +39,9 @@ pub struct ServeOptions {
     pub properties: Properties,
     pub secrets: WebhookSecrets,
     pub max_body: usize,
+    /// Where `enable` keeps the registration whose verify token the handshake checks
+    /// (ahead of `secrets.verify_token`). Read at every GET.
+    pub registration: Option<RegistrationStore>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -52,6 +57,7 @@ impl std::fmt::Debug for ServeOptions {
                 &self.secrets.verify_token.as_ref().map(|_| "[set]"),
             )
             .field("max_body", &self.max_body)
+            .field("registration", &self.registration)
             .finish()
     }
 }
@@ -202,13 +208,20 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
         query: parts.uri.query().unwrap_or_default().to_owned(),
         body: body.to_vec(),
     };
+    let registered = match &shared.options.registration {
+        Some(store) if parts.method == hyper::Method::GET => store.verify_token(),
+        _ => None,
+    };
+    let secrets = match registered {
+        Some(token) => Cow::Owned(WebhookSecrets {
+            verify_token: Some(token),
+            ..shared.options.secrets.clone()
+        }),
+        None => Cow::Borrowed(&shared.options.secrets),
+    };
     let outcome = shared
         .connector
-        .handle_webhook(
-            &webhook_request,
-            &shared.options.properties,
-            &shared.options.secrets,
-        )
+        .handle_webhook(&webhook_request, &shared.options.properties, &secrets)
         .await;
     match outcome {
         Ok(Ok(Outcome::Respond(r))) => {

@@ -1,14 +1,162 @@
 //! The built-in stub Graph API: answers like `graph.facebook.com` does, in process, so
 //! the CLI and the demo work with no credentials and no network.
+//!
+//! It keeps the one piece of state the connector changes, each phone number's alternate
+//! callback URL, and, like Meta, verifies a new one with a `hub.challenge` GET before it
+//! answers success. How that GET reaches the URL is the [`Callback`] it is given.
 
+use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use whatsapp_connector::graph::GRAPH_VERSION;
 
-use crate::outbound::{RecordedRequest, StubResponse};
+use crate::outbound::{Outbound, RecordedRequest, StubResponse};
 
 static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(1);
+static NEXT_CHALLENGE: AtomicU64 = AtomicU64::new(1);
+
+/// Sends Meta's verification GET to a callback URL: gets the URL and the query
+/// (`hub.mode=subscribe&hub.challenge=…&hub.verify_token=…`), returns the status and
+/// body that came back, or `None` when the URL could not be reached.
+pub type Callback = Arc<
+    dyn Fn(String, String) -> Pin<Box<dyn Future<Output = Option<(u16, String)>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The stub Graph API and the alternate callback URLs set on it.
+#[derive(Default)]
+pub struct StubGraph {
+    overrides: Mutex<HashMap<String, String>>,
+    callback: Option<Callback>,
+}
+
+impl StubGraph {
+    /// A stub that reaches callback URLs through `callback`; without one, setting an
+    /// alternate callback fails as it does when Meta cannot reach the URL.
+    pub fn new(callback: Option<Callback>) -> Arc<Self> {
+        Arc::new(Self {
+            overrides: Mutex::default(),
+            callback,
+        })
+    }
+
+    /// This stub as the component's outbound route.
+    pub fn outbound(self: &Arc<Self>) -> Outbound {
+        let stub = self.clone();
+        Outbound::stub_async(move |request| {
+            let stub = stub.clone();
+            async move { Some(stub.answer(&request).await) }
+        })
+    }
+
+    /// The alternate callback URL set on a phone number now.
+    pub fn alternate_callback(&self, phone_number_id: &str) -> Option<String> {
+        self.overrides.lock().unwrap().get(phone_number_id).cloned()
+    }
+
+    /// Answers one request like the Graph API would.
+    pub async fn answer(&self, request: &RecordedRequest) -> StubResponse {
+        let (phone_number_id, query) = match route(request) {
+            Ok(Route::Answered(answer)) => return answer,
+            Ok(Route::PhoneNumber { id, query }) => (id, query),
+            Err(error) => return error,
+        };
+        match request.method.as_str() {
+            "GET" if query.contains("webhook_configuration") => {
+                let mut configuration =
+                    json!({"application": "https://stub-app.example.com/webhook"});
+                if let Some(url) = self.alternate_callback(&phone_number_id) {
+                    configuration["phone_number"] = url.into();
+                }
+                StubResponse::json(
+                    200,
+                    &json!({"webhook_configuration": configuration, "id": phone_number_id}),
+                )
+            }
+            "GET" => account(&phone_number_id),
+            "POST" => self.configure(&phone_number_id, &request.body).await,
+            _ => unsupported(),
+        }
+    }
+
+    /// `POST /{phone-number-id}` with `webhook_configuration`: set (after verifying the
+    /// URL) or remove the alternate callback.
+    async fn configure(&self, phone_number_id: &str, body: &[u8]) -> StubResponse {
+        let body = serde_json::from_slice::<Value>(body).unwrap_or_default();
+        let configuration = &body["webhook_configuration"];
+        let Some(url) = configuration["override_callback_uri"].as_str() else {
+            return invalid_parameter("webhook_configuration.override_callback_uri is required");
+        };
+        if url.is_empty() {
+            self.overrides.lock().unwrap().remove(phone_number_id);
+            return StubResponse::json(200, &json!({"success": true}));
+        }
+        if url.chars().count() > 200 {
+            return invalid_parameter("override_callback_uri must be at most 200 characters");
+        }
+        let Some(verify_token) = configuration["verify_token"].as_str() else {
+            return invalid_parameter("webhook_configuration.verify_token is required");
+        };
+        let challenge = format!(
+            "{}",
+            1_000_000 + NEXT_CHALLENGE.fetch_add(1, Ordering::Relaxed)
+        );
+        let query = format!(
+            "hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token={}",
+            percent_encode(verify_token)
+        );
+        let answer = match &self.callback {
+            Some(callback) => callback(url.to_owned(), query).await,
+            None => None,
+        };
+        match answer {
+            Some((200, body)) if body == challenge => {
+                self.overrides
+                    .lock()
+                    .unwrap()
+                    .insert(phone_number_id.to_owned(), url.to_owned());
+                StubResponse::json(200, &json!({"success": true}))
+            }
+            other => {
+                let status = other.as_ref().map_or(0, |(status, _)| *status);
+                let why = match other {
+                    Some((200, _)) => "the response did not match the challenge".to_owned(),
+                    _ => format!("HTTP Status Code = {status}"),
+                };
+                graph_error(
+                    400,
+                    2200,
+                    "OAuthException",
+                    &format!(
+                        "(#2200) Callback verification failed with the following errors: {why}"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// Query values as Meta sends them: everything but unreserved characters escaped.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+enum Route {
+    Answered(StubResponse),
+    PhoneNumber { id: String, query: String },
+}
 
 /// A Graph API error body, as Meta shapes it.
 pub fn graph_error(status: u16, code: i64, kind: &str, message: &str) -> StubResponse {
@@ -23,14 +171,14 @@ pub fn graph_error(status: u16, code: i64, kind: &str, message: &str) -> StubRes
     )
 }
 
-/// Answers one request like the Graph API would.
-pub fn answer(request: &RecordedRequest) -> Option<StubResponse> {
+/// Checks the token and the version; answers what needs no state.
+fn route(request: &RecordedRequest) -> Result<Route, StubResponse> {
     let token = request
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if token.is_empty() {
-        return Some(graph_error(
+        return Err(graph_error(
             401,
             190,
             "OAuthException",
@@ -39,7 +187,7 @@ pub fn answer(request: &RecordedRequest) -> Option<StubResponse> {
     }
     let prefix = format!("/{GRAPH_VERSION}/");
     let Some(rest) = request.path_and_query.strip_prefix(&prefix) else {
-        return Some(graph_error(
+        return Err(graph_error(
             400,
             2635,
             "OAuthException",
@@ -48,24 +196,45 @@ pub fn answer(request: &RecordedRequest) -> Option<StubResponse> {
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let segments: Vec<&str> = path.split('/').collect();
-    Some(match (request.method.as_str(), segments.as_slice()) {
-        ("POST", [_phone_number_id, "messages"]) => send_message(&request.body),
-        ("GET", [phone_number_id]) if query.starts_with("fields=") => StubResponse::json(
-            200,
-            &json!({
-                "display_phone_number": "+1 555-010-0000",
-                "verified_name": "Stub Business",
-                "quality_rating": "GREEN",
-                "id": phone_number_id,
-            }),
-        ),
-        _ => graph_error(
-            400,
-            100,
-            "GraphMethodException",
-            "Unsupported request - method type or path not supported",
-        ),
-    })
+    match (request.method.as_str(), segments.as_slice()) {
+        ("POST", [_phone_number_id, "messages"]) => {
+            Ok(Route::Answered(send_message(&request.body)))
+        }
+        ("GET", [id]) if query.starts_with("fields=") => Ok(Route::PhoneNumber {
+            id: (*id).to_owned(),
+            query: query.to_owned(),
+        }),
+        ("POST", [id]) => Ok(Route::PhoneNumber {
+            id: (*id).to_owned(),
+            query: String::new(),
+        }),
+        _ => Err(unsupported()),
+    }
+}
+
+fn unsupported() -> StubResponse {
+    graph_error(
+        400,
+        100,
+        "GraphMethodException",
+        "Unsupported request - method type or path not supported",
+    )
+}
+
+fn invalid_parameter(message: &str) -> StubResponse {
+    graph_error(400, 100, "OAuthException", &format!("(#100) {message}"))
+}
+
+fn account(phone_number_id: &str) -> StubResponse {
+    StubResponse::json(
+        200,
+        &json!({
+            "display_phone_number": "+1 555-010-0000",
+            "verified_name": "Stub Business",
+            "quality_rating": "GREEN",
+            "id": phone_number_id,
+        }),
+    )
 }
 
 fn send_message(body: &[u8]) -> StubResponse {
