@@ -144,3 +144,55 @@ fn the_artifact_is_a_small_component() {
         wasm.len()
     );
 }
+
+/// The record or enum a function returns on success.
+fn ok_type(func: &ComponentFunc) -> Type {
+    match func.results().next() {
+        Some(Type::Result(result)) => result.ok().expect("a success type"),
+        other => panic!("not a result: {other:?}"),
+    }
+}
+
+fn keys(object: &Value) -> BTreeSet<String> {
+    object.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn the_lifecycle_is_the_components() {
+    let manifest = manifest();
+    let trigger = &manifest["triggers"][0];
+    let interface = trigger["interface"].as_str().unwrap();
+    let lifecycle = &trigger["lifecycle"];
+    let func = |key: &str| exported_func(interface, lifecycle[key].as_str().unwrap());
+    let schema = keys(&lifecycle["registration"]["properties"]);
+
+    let new_registration = func("newRegistration");
+    assert_eq!(
+        record_fields(&new_registration, "properties"),
+        names(&trigger["properties"])
+    );
+    let Type::Record(registration) = ok_type(&new_registration) else {
+        panic!("new-registration does not return a record")
+    };
+    let fields: BTreeSet<String> = registration.fields().map(|f| f.name.to_owned()).collect();
+    assert_eq!(fields, schema);
+    assert_eq!(record_fields(&func("enable"), "registration"), schema);
+
+    let disable = func("disable");
+    assert_eq!(record_fields(&disable, "registration"), schema);
+    let Type::Enum(removal) = ok_type(&disable) else {
+        panic!("disable does not return an enum")
+    };
+    let cases: Vec<&str> = removal.names().collect();
+    let listed: Vec<&str> = lifecycle["removal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(cases, listed);
+    assert_eq!(
+        lifecycle["webhookUrl"]["maxLength"],
+        whatsapp_connector::registration::MAX_CALLBACK_URL_CHARS
+    );
+}

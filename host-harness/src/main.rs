@@ -355,15 +355,18 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
         registration: args.registration.map(RegistrationStore::File),
     };
     if let Some(store) = &options.registration {
-        match store.load() {
-            Ok(Some(_)) => {}
-            Ok(None) => eprintln!(
-                "serve: no registration in {store:?} yet; handshakes are refused until `enable` writes it"
-            ),
-            Err(e) => return Err(Failure::Host(e)),
-        }
+        // A file that exists must be a registration; one that does not may come later.
+        store.load()?;
     }
     eprintln!("serve: listening on http://{address} ({options:?})");
+    if let Some(RegistrationStore::File(path)) = &options.registration
+        && !path.exists()
+    {
+        eprintln!(
+            "serve: no registration at {} yet; handshakes are refused until `enable` writes it",
+            path.display()
+        );
+    }
     let stats = Arc::new(ServeStats::default());
     let sink: serve::EventSink = Arc::new(Mutex::new(std::io::stdout()));
     let shutdown = async {

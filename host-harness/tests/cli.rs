@@ -1,86 +1,45 @@
 //! The `host-harness` binary as a user runs it: exit codes, stdout, stderr.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::*;
 use host_harness::loopback::{Client, GraphServer};
 use host_harness::{StubResponse, sign_webhook};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_host-harness");
-const TOKEN: &str = "EAAGcliTOKENmustNeverLeak42";
-const APP_SECRET: &str = "cliAPPsecretMustNeverLeak";
-const VERIFY_TOKEN: &str = "cliVERIFYtokenMustNeverLeak";
-
-fn fixture(name: &str) -> String {
-    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("WHATSAPP_TOKEN")
-        .env_remove("WHATSAPP_PHONE_NUMBER_ID")
-        .env_remove("WHATSAPP_APP_SECRET")
-        .env_remove("WHATSAPP_VERIFY_TOKEN")
-        .output()
-        .unwrap()
-}
-
-fn stdout_json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-fn stderr_error(output: &Output) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stderr.lines().last().unwrap_or_default();
-    let value: Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {stderr}"));
-    value["error"].clone()
-}
-
-fn assert_no_secret(output: &Output) {
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for secret in [TOKEN, APP_SECRET, VERIFY_TOKEN] {
-        assert!(!all.contains(secret), "a secret leaked: {all}");
-    }
-}
-
 /// `send` with the test token to a loopback Graph server, off the async runtime.
 async fn send_to_graph_url(url: String, phone_number_id: &'static str) -> Output {
-    tokio::task::spawn_blocking(move || {
-        run(&[
-            "send",
-            "--to",
-            "+15550101234",
-            "--message",
-            "hi",
-            "--token",
-            TOKEN,
-            "--phone-number-id",
-            phone_number_id,
-            "--graph-url",
-            &url,
-        ])
-    })
-    .await
-    .unwrap()
+    let args = [
+        "send",
+        "--to",
+        "+15550101234",
+        "--message",
+        "hi",
+        "--token",
+        TOKEN,
+        "--phone-number-id",
+        phone_number_id,
+        "--graph-url",
+        &url,
+    ];
+    run_async(args.map(str::to_owned).to_vec()).await
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["demo", "send", "test-connection", "trigger", "serve"] {
+    for sub in [
+        "demo",
+        "send",
+        "test-connection",
+        "trigger",
+        "serve",
+        "enable",
+        "disable",
+    ] {
         let output = run(&[sub, "--help"]);
         assert!(output.status.success(), "{sub} --help");
         assert!(
@@ -105,11 +64,20 @@ fn demo_runs_with_no_network() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary = stdout.lines().last().unwrap();
-    assert!(summary.starts_with("demo ok: sent wamid."), "{summary}");
     assert!(
-        summary.contains("2 events") && summary.contains("1 with the sender filter"),
+        summary.starts_with("demo ok: connection tested; enabled https://"),
         "{summary}"
     );
+    for part in [
+        "(callback verified)",
+        "2 events",
+        "1 with the sender filter",
+        "refused (invalid-signature)",
+        "replied wamid.",
+        "disabled (removed), again (nothing-to-remove)",
+    ] {
+        assert!(summary.contains(part), "{part} not in {summary}");
+    }
     assert!(stdout.contains("Bearer [redacted]"));
     assert!(!stdout.contains("stub-access-token"));
 }
@@ -272,57 +240,6 @@ fn trigger_prints_events_and_refuses_bad_signatures() {
     let malformed = run(&["trigger", "--payload", &fixture("../../Cargo.toml")]);
     assert_eq!(malformed.status.code(), Some(1));
     assert_eq!(stderr_error(&malformed)["kind"], "invalid-payload");
-}
-
-/// A running `host-harness serve`, killed when dropped.
-struct Server {
-    child: Child,
-    address: std::net::SocketAddr,
-    events: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_serve(extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
-    for secret in [APP_SECRET, VERIFY_TOKEN] {
-        assert!(!line.contains(secret), "serve printed a secret: {line}");
-    }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    let (send, events) = mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = send.send(line);
-        }
-    });
-    Server {
-        child,
-        address,
-        events,
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,125 @@
+//! Shared by the CLI tests: the binary, distinctive secrets, and a running `serve`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_host-harness");
+pub const TOKEN: &str = "EAAGcliTOKENmustNeverLeak42";
+pub const APP_SECRET: &str = "cliAPPsecretMustNeverLeak";
+pub const VERIFY_TOKEN: &str = "cliVERIFYtokenMustNeverLeak";
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("WHATSAPP_TOKEN")
+        .env_remove("WHATSAPP_PHONE_NUMBER_ID")
+        .env_remove("WHATSAPP_APP_SECRET")
+        .env_remove("WHATSAPP_VERIFY_TOKEN")
+        .output()
+        .unwrap()
+}
+
+pub fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+pub fn stderr_error(output: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr.lines().last().unwrap_or_default();
+    let value: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {stderr}"));
+    value["error"].clone()
+}
+
+pub fn assert_no_secret(output: &Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in [TOKEN, APP_SECRET, VERIFY_TOKEN] {
+        assert!(!all.contains(secret), "a secret leaked: {all}");
+    }
+}
+
+/// A running `host-harness serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub address: std::net::SocketAddr,
+    pub events: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    for secret in [APP_SECRET, VERIFY_TOKEN] {
+        assert!(!line.contains(secret), "serve printed a secret: {line}");
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let (send, events) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    Server {
+        child,
+        address,
+        events,
+    }
+}
+
+/// [`run`] off the async runtime, for tests that also serve HTTP.
+pub async fn run_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A fresh, empty directory for this test's files.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("host-harness-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,238 @@
+//! The life of a trigger end to end over real HTTP on loopback, every piece a separate
+//! actor: `host-harness serve` (the webhook endpoint, reading the registration file),
+//! `host-harness enable` / `disable` (the workflow host switching the trigger), and a
+//! fake Meta started here (the stub Graph API on a loopback port, which verifies a new
+//! callback URL by sending the `hub.challenge` GET to `serve`, as a TLS-terminating
+//! proxy in front of it would pass it on).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use host_harness::loopback::{Client, GraphServer};
+use host_harness::stub_graph::{Callback, StubGraph};
+use host_harness::{Registration, sign_webhook};
+use serde_json::{Value, json};
+
+const PUBLIC_ORIGIN: &str = "https://hooks.example.test";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// Fake Meta: the stub Graph API on loopback; callback URLs under [`PUBLIC_ORIGIN`]
+/// reach `serve` at `serve_address`.
+async fn fake_meta(serve_address: std::net::SocketAddr) -> (Arc<StubGraph>, GraphServer) {
+    let callback: Callback = Arc::new(move |url: String, query: String| {
+        Box::pin(async move {
+            let path = url.strip_prefix(PUBLIC_ORIGIN)?.to_owned();
+            let mut client = Client::connect(serve_address).await.ok()?;
+            let answer = client
+                .request("GET", &format!("{path}?{query}"), &[], vec![])
+                .await
+                .ok()?;
+            Some((answer.status, answer.text()))
+        })
+    });
+    let meta = StubGraph::new(Some(callback));
+    let server = GraphServer::start_async({
+        let meta = meta.clone();
+        move |request| {
+            let meta = meta.clone();
+            async move { meta.answer(&request).await }
+        }
+    })
+    .await
+    .unwrap();
+    (meta, server)
+}
+
+fn graph_args(meta: &GraphServer) -> Vec<String> {
+    [
+        "--graph-url",
+        &meta.base_url(),
+        "--token",
+        TOKEN,
+        "--phone-number-id",
+        PHONE_NUMBER_ID,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn enable_verify_deliver_disable() {
+    let dir = scratch_dir("lifecycle");
+    let registration_file = dir.join("registration.json");
+    let registration_arg = registration_file.to_str().unwrap();
+    let server = start_serve(&[
+        "--registration",
+        registration_arg,
+        "--app-secret",
+        APP_SECRET,
+    ]);
+    let (meta, meta_server) = fake_meta(server.address).await;
+    let webhook_url = format!("{PUBLIC_ORIGIN}/whatsapp/workflow-7");
+
+    // Enable: the registration is written, then Meta verifies the URL through serve.
+    let mut args = vec![
+        "enable".to_owned(),
+        "--webhook-url".to_owned(),
+        webhook_url.clone(),
+        "--out".to_owned(),
+        registration_arg.to_owned(),
+    ];
+    args.extend(graph_args(&meta_server));
+    let enabled = run_async(args).await;
+    assert_success(&enabled);
+    assert_no_secret(&enabled);
+    let registration: Registration =
+        serde_json::from_slice(&std::fs::read(&registration_file).unwrap()).unwrap();
+    let printed = stdout_json(&enabled);
+    assert_eq!(printed["enabled"]["callback_url"], webhook_url.as_str());
+    assert_eq!(printed["enabled"]["verify_token"], "[redacted]");
+    assert!(!String::from_utf8_lossy(&enabled.stdout).contains(&registration.verify_token));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&registration_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let calls = meta_server.requests();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        (calls[0].method.as_str(), calls[0].path_and_query.as_str()),
+        ("POST", "/v24.0/106540352242922")
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&calls[0].body).unwrap(),
+        json!({"webhook_configuration": {
+            "override_callback_uri": webhook_url,
+            "verify_token": registration.verify_token,
+        }})
+    );
+    assert_eq!(
+        meta.alternate_callback(PHONE_NUMBER_ID).as_deref(),
+        Some(webhook_url.as_str()),
+        "Meta only sets the URL after serve answered its challenge"
+    );
+
+    // The handshake succeeds only with the registration's token.
+    let mut client = Client::connect(server.address).await.unwrap();
+    let handshake = |token: &str| {
+        format!(
+            "/whatsapp/workflow-7?hub.mode=subscribe&hub.challenge=8675309&hub.verify_token={token}"
+        )
+    };
+    let wrong = client
+        .request("GET", &handshake(&"0".repeat(48)), &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(wrong.status, 403);
+    let right = client
+        .request("GET", &handshake(&registration.verify_token), &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!((right.status, right.text().as_str()), (200, "8675309"));
+
+    // A second enable for another URL, whose file serve does not read: Meta's
+    // verification reaches serve with a token serve does not know, so it fails, nothing
+    // changes at Meta, and no registration file is left behind.
+    let other_file = dir.join("other.json");
+    let mut args = vec![
+        "enable".to_owned(),
+        "--webhook-url".to_owned(),
+        format!("{PUBLIC_ORIGIN}/whatsapp/other"),
+        "--out".to_owned(),
+        other_file.to_str().unwrap().to_owned(),
+    ];
+    args.extend(graph_args(&meta_server));
+    let refused = run_async(args).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let error = stderr_error(&refused);
+    assert_eq!(
+        (error["kind"].as_str(), error["code"].as_i64()),
+        (Some("graph"), Some(2200))
+    );
+    assert!(!other_file.exists());
+    assert_eq!(
+        meta.alternate_callback(PHONE_NUMBER_ID).as_deref(),
+        Some(webhook_url.as_str())
+    );
+
+    // Meta delivers a signed, batched webhook: two messages, one status update.
+    let body = std::fs::read(fixture("batch_two_messages_one_status.json")).unwrap();
+    let signature = sign_webhook(APP_SECRET, &body);
+    let delivered = client
+        .request(
+            "POST",
+            "/whatsapp/workflow-7",
+            &[("x-hub-signature-256", &signature)],
+            body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(delivered.status, 200);
+    let events: Vec<Value> = (0..2)
+        .map(|_| {
+            let line = server.events.recv_timeout(Duration::from_secs(10)).unwrap();
+            serde_json::from_str(&line).unwrap()
+        })
+        .collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["entry"]["changes"]["messages"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+
+    // Disable: read, then remove, because the override is still this registration's.
+    let mut args = vec![
+        "disable".to_owned(),
+        "--registration".to_owned(),
+        registration_arg.to_owned(),
+    ];
+    args.extend(graph_args(&meta_server));
+    let disabled = run_async(args.clone()).await;
+    assert_success(&disabled);
+    assert_no_secret(&disabled);
+    assert!(!String::from_utf8_lossy(&disabled.stdout).contains(&registration.verify_token));
+    assert_eq!(stdout_json(&disabled)["removal"], "removed");
+    let calls = meta_server.requests();
+    let tail: Vec<(&str, &str)> = calls[calls.len() - 2..]
+        .iter()
+        .map(|c| (c.method.as_str(), c.path_and_query.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("GET", "/v24.0/106540352242922?fields=webhook_configuration"),
+            ("POST", "/v24.0/106540352242922"),
+        ]
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&calls[calls.len() - 1].body).unwrap(),
+        json!({"webhook_configuration": {"override_callback_uri": ""}})
+    );
+    assert_eq!(meta.alternate_callback(PHONE_NUMBER_ID), None);
+
+    // Twice: nothing to remove, and nothing removed.
+    let again = run_async(args).await;
+    assert_success(&again);
+    assert_eq!(stdout_json(&again)["removal"], "nothing-to-remove");
+    assert_eq!(meta_server.requests().len(), calls.len() + 1);
+
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
