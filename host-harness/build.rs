@@ -1,6 +1,7 @@
 //! Builds the connector component for `wasm32-wasip2`, the way wasmtime's
 //! `crates/test-programs` builds its guests, so that `cargo run -p host-harness` and
-//! `cargo test` always load the component of this checkout.
+//! `cargo test` always load the component of this checkout; and, in the same cargo run,
+//! `test-programs`, the misbehaving guest that the sandbox tests load.
 //!
 //! The guest gets its own folder inside the workspace's target dir: a nested cargo
 //! must not wait on the lock the outer one holds.
@@ -14,7 +15,13 @@ fn main() {
     let root = manifest_dir
         .parent()
         .expect("host-harness sits in the workspace root");
-    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        "host-harness/test-programs",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -34,9 +41,14 @@ fn main() {
         };
         panic!("building the guest component failed:\n{stderr}{hint}");
     }
-    let wasm = target_dir.join("wasm32-wasip2/guest/whatsapp_connector.wasm");
-    assert!(wasm.exists(), "the guest build made no {}", wasm.display());
-    println!("cargo:rustc-env=WHATSAPP_CONNECTOR_WASM={}", wasm.display());
+    for (file, variable) in [
+        ("whatsapp_connector.wasm", "WHATSAPP_CONNECTOR_WASM"),
+        ("test_programs.wasm", "TEST_PROGRAMS_WASM"),
+    ] {
+        let wasm = target_dir.join("wasm32-wasip2/guest").join(file);
+        assert!(wasm.exists(), "the guest build made no {}", wasm.display());
+        println!("cargo:rustc-env={variable}={}", wasm.display());
+    }
 }
 
 fn build_guest(root: &Path, target_dir: &Path) -> Output {
@@ -46,6 +58,7 @@ fn build_guest(root: &Path, target_dir: &Path) -> Output {
         .args([
             "build",
             "--package=whatsapp-connector",
+            "--package=test-programs",
             "--target=wasm32-wasip2",
             "--profile=guest",
             "--locked",

@@ -148,7 +148,10 @@ pub fn event(event: &Event) -> Value {
 
 /// A failure of the host itself (loading, trapping, I/O): `{"kind": "host", ...}`.
 pub fn host_error(error: &anyhow::Error) -> Value {
-    json!({"kind": "host", "message": format!("{error:#}")})
+    match error.downcast_ref::<crate::HostError>() {
+        Some(stopped) => json!({"kind": stopped.kind(), "message": stopped.to_string()}),
+        None => json!({"kind": "host", "message": format!("{error:#}")}),
+    }
 }
 
 /// What `disable` did, as the WIT enum case names it.

@@ -8,6 +8,7 @@
 //! - [`registration`]: where a trigger's registration is kept (memory or a 0600 file);
 //! - [`serve`]: the HTTP webhook endpoint behind `host-harness serve`;
 //! - [`loopback`]: a fake Graph API server and an HTTP client on 127.0.0.1;
+//! - [`manifest`]: `component.json` as the host applies it (the outbound allowlist);
 //! - [`json`]: the JSON forms of the WIT records the CLI prints;
 //! - [`demo`]: the end-to-end demo;
 //! - [`bindings`]: the generated host bindings.
@@ -16,15 +17,16 @@ pub mod bindings;
 pub mod demo;
 pub mod json;
 pub mod loopback;
+pub mod manifest;
 pub mod outbound;
 pub mod registration;
 pub mod runtime;
 pub mod serve;
 pub mod stub_graph;
 
-pub use outbound::{Outbound, RecordedRequest, StubResponse};
+pub use outbound::{Outbound, OutboundLimits, RecordedRequest, StubResponse};
 pub use registration::{Registration, RegistrationStore};
-pub use runtime::{COMPONENT_PATH, Connection, Connector};
+pub use runtime::{COMPONENT_PATH, Connection, Connector, HostError, Limits};
 /// The wasmtime this harness is built on, for callers that inspect types.
 pub use wasmtime;
 pub use whatsapp_connector::signature::sign as sign_webhook;

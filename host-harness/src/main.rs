@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -15,7 +16,9 @@ use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, Web
 use host_harness::registration::in_process_callback;
 use host_harness::serve::{self, ServeOptions, ServeStats};
 use host_harness::stub_graph::StubGraph;
-use host_harness::{Connection, Connector, Outbound, RegistrationStore, demo, json};
+use host_harness::{
+    Connection, Connector, Limits, Outbound, OutboundLimits, RegistrationStore, demo, json,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -28,8 +31,49 @@ struct Cli {
     /// The component to load (default: the one built from this checkout).
     #[arg(long, global = true, value_name = "PATH")]
     component: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What one call of the component may use; past it, the call fails and the host goes on.
+#[derive(Args)]
+struct LimitArgs {
+    /// Linear memory one call may use, in bytes.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = Limits::default().memory_bytes)]
+    max_memory: usize,
+    /// Running time of one call, in milliseconds (waiting on HTTP excluded).
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(Limits::default().deadline))]
+    deadline_ms: u64,
+    /// Connect timeout of the component's outbound requests, in milliseconds.
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(OutboundLimits::default().connect_timeout))]
+    connect_timeout_ms: u64,
+    /// Response timeout (head, and between body chunks) of outbound requests, in milliseconds.
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(OutboundLimits::default().response_timeout))]
+    response_timeout_ms: u64,
+    /// Response body bytes the component may read per outbound request.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = OutboundLimits::default().max_response_bytes)]
+    max_response_bytes: u64,
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.max_memory,
+            deadline: Duration::from_millis(self.deadline_ms),
+            outbound: OutboundLimits {
+                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+                response_timeout: Duration::from_millis(self.response_timeout_ms),
+                max_response_bytes: self.max_response_bytes,
+            },
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -181,7 +225,7 @@ fn load(component: Option<&PathBuf>) -> anyhow::Result<Connector> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let connector = load(cli.component.as_ref())?;
+    let connector = load(cli.component.as_ref())?.with_limits(cli.limits.limits());
     match cli.command {
         Command::Demo => {
             let summary = demo::run(&connector, &mut std::io::stdout().lock()).await?;

@@ -1,16 +1,41 @@
-//! Outbound HTTP policy: the component always targets `https://graph.facebook.com`;
-//! the host decides where that goes. Every other host is refused, so a component run
-//! by the harness never reaches the internet.
+//! Outbound HTTP policy: the component may only reach the hosts `component.json` allows
+//! (`https://graph.facebook.com`), and the host decides where those requests go: an
+//! in-process stub or a loopback server. Every other host is refused before any
+//! connection is made, so a component run by the harness never reaches the internet.
+//! Answers are bounded in time and size by [`OutboundLimits`].
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
-/// The one host the component may call.
-pub const GRAPH_AUTHORITY: &str = "graph.facebook.com";
+use crate::manifest::allowed_outbound_hosts;
+
+/// Bounds on what an outbound request may cost the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    /// Establishing the connection.
+    pub connect_timeout: Duration,
+    /// Waiting for the response head, and between two chunks of its body.
+    pub response_timeout: Duration,
+    /// Bytes of response body the guest may read; past them its read fails.
+    pub max_response_bytes: u64,
+}
+
+impl Default for OutboundLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+            max_response_bytes: 2 << 20,
+        }
+    }
+}
 
 /// An outbound request as the component made it.
 #[derive(Clone, PartialEq, Eq)]
@@ -130,6 +155,15 @@ impl Outbound {
         }
     }
 
+    /// Whether `component.json` allows the component to reach `uri`'s origin.
+    pub fn allows(uri: &http::Uri) -> bool {
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return false;
+        };
+        let origin = format!("{scheme}://{authority}").to_ascii_lowercase();
+        allowed_outbound_hosts().contains(&origin)
+    }
+
     /// An in-process stub that answers at once.
     pub fn stub(
         f: impl Fn(&RecordedRequest) -> Option<StubResponse> + Send + Sync + 'static,
@@ -163,13 +197,19 @@ impl Outbound {
         self.journal.lock().unwrap().clone()
     }
 
-    pub(crate) fn hooks(&self) -> OutboundHooks {
-        OutboundHooks(self.clone())
+    pub(crate) fn hooks(&self, limits: OutboundLimits) -> OutboundHooks {
+        OutboundHooks {
+            outbound: self.clone(),
+            limits,
+        }
     }
 }
 
 /// The `WasiHttpHooks` of one store.
-pub(crate) struct OutboundHooks(Outbound);
+pub(crate) struct OutboundHooks {
+    outbound: Outbound,
+    limits: OutboundLimits,
+}
 
 type BoxedIo = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type SendResult = Result<(http::Response<WasiBody>, BoxedIo), wasmtime_wasi_http::Error>;
@@ -193,6 +233,46 @@ fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
         .boxed_unsync()
 }
 
+/// A response body that fails once more than `remaining` bytes have come through.
+struct Capped {
+    inner: WasiBody,
+    remaining: u64,
+}
+
+impl Body for Capped {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(data)) = &frame
+            && let Some(data) = data.data_ref()
+        {
+            let len = data.len() as u64;
+            if len > self.remaining {
+                self.remaining = 0;
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseBodySize(
+                    None,
+                ))));
+            }
+            self.remaining -= len;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
+/// The shorter of the guest's timeout and the host's.
+fn shorter(guest: Option<Duration>, host: Duration) -> Option<Duration> {
+    Some(guest.map_or(host, |g| g.min(host)))
+}
+
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
@@ -200,18 +280,18 @@ impl WasiHttpHooks for OutboundHooks {
         options: Option<RequestOptions>,
         _fut: BoxedIo,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        let outbound = self.0.clone();
+        let (outbound, limits) = (self.outbound.clone(), self.limits);
         Box::new(async move {
             use wasmtime_wasi_http::Error;
             let (parts, body) = request.into_parts();
-            let allowed = parts.uri.authority().map(|a| a.as_str()) == Some(GRAPH_AUTHORITY);
+            let allowed = Outbound::allows(&parts.uri);
             let body = body.collect().await?.to_bytes();
             let recorded = RecordedRequest::from_parts(&parts, body.to_vec());
             outbound.journal.lock().unwrap().push(recorded.clone());
             if !allowed {
                 return Err(Error::HttpRequestDenied);
             }
-            match &outbound.route {
+            let (response, io) = match &outbound.route {
                 Route::Stub(stub) => {
                     let answer = stub(recorded).await.ok_or(Error::ConnectionRefused)?;
                     let mut response = http::Response::builder().status(answer.status);
@@ -221,7 +301,7 @@ impl WasiHttpHooks for OutboundHooks {
                     let response = response
                         .body(full_body(answer.body))
                         .map_err(|_| Error::InternalError(Some("invalid stub response".into())))?;
-                    Ok((response, Box::new(async { Ok(()) }) as BoxedIo))
+                    (response, Box::new(async { Ok(()) }) as BoxedIo)
                 }
                 Route::Redirect(base) => {
                     let mut target = base.clone().into_parts();
@@ -230,11 +310,33 @@ impl WasiHttpHooks for OutboundHooks {
                     parts.uri =
                         http::Uri::from_parts(target).map_err(|_| Error::HttpRequestUriInvalid)?;
                     let request = http::Request::from_parts(parts, full_body(body));
+                    let options = RequestOptions {
+                        connect_timeout: shorter(
+                            options.and_then(|o| o.connect_timeout),
+                            limits.connect_timeout,
+                        ),
+                        first_byte_timeout: shorter(
+                            options.and_then(|o| o.first_byte_timeout),
+                            limits.response_timeout,
+                        ),
+                        between_bytes_timeout: shorter(
+                            options.and_then(|o| o.between_bytes_timeout),
+                            limits.response_timeout,
+                        ),
+                    };
                     let (response, io) =
-                        wasmtime_wasi_http::default_send_request(request, options).await?;
-                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as BoxedIo))
+                        wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                    (response.map(BodyExt::boxed_unsync), Box::new(io) as BoxedIo)
                 }
-            }
+            };
+            let response = response.map(|inner| {
+                Capped {
+                    inner,
+                    remaining: limits.max_response_bytes,
+                }
+                .boxed_unsync()
+            });
+            Ok((response, io))
         })
     }
 }

@@ -1,17 +1,26 @@
 //! Loading the component and calling it: one `Engine` and one `InstancePre` per loaded
 //! component, a fresh `Store` (and instance) per call, so no call sees another's state.
+//!
+//! The component is untrusted: every store runs under [`Limits`]. Its linear memory and
+//! tables are capped by a resource limiter, and its running time by epoch interruption:
+//! a ticker thread advances the engine's epoch every [`TICK`], and each tick in which the
+//! guest was running costs it one tick of its deadline. Time the guest spends waiting on
+//! the host (an outbound request) does not count; that has its own timeouts.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{
+    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, ConnectorError, Outcome, SendInput, SendOutput, WebhookError};
-use crate::outbound::{Outbound, OutboundHooks};
+use crate::outbound::{Outbound, OutboundHooks, OutboundLimits};
 use crate::registration::Registration;
 use crate::stub_graph::StubGraph;
 
@@ -50,12 +59,104 @@ impl Connection {
     }
 }
 
-/// What one store holds: WASI, wasi:http and the outbound policy.
+/// How often the epoch advances: the granularity of the execution deadline.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// What one call of the component may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, per memory, in bytes.
+    pub memory_bytes: usize,
+    /// Elements per table.
+    pub table_elements: usize,
+    /// Running time of one call (waiting on the host excluded), rounded up to [`TICK`]s.
+    pub deadline: Duration,
+    /// Outbound requests' timeouts and response size.
+    pub outbound: OutboundLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 16 << 20,
+            table_elements: 10_000,
+            deadline: Duration::from_secs(2),
+            outbound: OutboundLimits::default(),
+        }
+    }
+}
+
+impl Limits {
+    fn deadline_ticks(&self) -> u64 {
+        self.deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64
+    }
+}
+
+/// Why a call of the component was stopped by the host.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The guest ran past [`Limits::deadline`].
+    #[error("the component ran longer than its {0:?} deadline and was stopped")]
+    Timeout(Duration),
+    /// The guest asked for more than [`Limits::memory_bytes`].
+    #[error("the component needed more than {0} bytes of memory and was stopped")]
+    MemoryLimit(usize),
+    /// Any other trap: the guest is broken, the host is fine.
+    #[error("the component trapped: {0}")]
+    Trap(String),
+}
+
+impl HostError {
+    /// The kind in the JSON error, e.g. `timeout`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HostError::Timeout(_) => "timeout",
+            HostError::MemoryLimit(_) => "memory-limit",
+            HostError::Trap(_) => "trap",
+        }
+    }
+}
+
+/// [`StoreLimits`], remembering whether it refused something, so that the trap that
+/// follows (a guest out of memory aborts) is reported as what it is.
+struct Limiter {
+    limits: StoreLimits,
+    refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.table_growing(current, desired, maximum)?;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+}
+
+/// What one store holds: WASI, wasi:http, the outbound policy and the limits' state.
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
+    limiter: Limiter,
+    ticks_left: u64,
+    timed_out: bool,
 }
 
 impl WasiView for HostState {
@@ -82,19 +183,36 @@ struct Loaded {
     pre: bindings::ConnectorPre<HostState>,
 }
 
-/// A loaded connector component and the outbound policy its calls use.
+/// A loaded connector component, the outbound policy and the limits its calls use.
 /// Cloning is cheap: clones share the compiled component.
 #[derive(Clone)]
 pub struct Connector {
     loaded: Arc<Loaded>,
     outbound: Outbound,
+    limits: Limits,
 }
 
 /// The engine configuration every harness entry point uses.
 pub fn engine_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
     config
+}
+
+/// Advances the engine's epoch every [`TICK`] for as long as the engine lives.
+fn start_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("cannot start the epoch thread");
 }
 
 impl Connector {
@@ -124,18 +242,32 @@ impl Connector {
         let pre = bindings::ConnectorPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export the whatsapp:connector world")?;
+        start_ticker(&engine);
         Ok(Self {
             loaded: Arc::new(Loaded { engine, pre }),
             outbound: StubGraph::new(None).outbound(),
+            limits: Limits::default(),
         })
     }
 
     /// The same component with another outbound policy (and a fresh journal).
     pub fn with_outbound(&self, outbound: Outbound) -> Self {
         Self {
-            loaded: self.loaded.clone(),
             outbound,
+            ..self.clone()
         }
+    }
+
+    /// The same component under other limits.
+    pub fn with_limits(&self, limits: Limits) -> Self {
+        Self {
+            limits,
+            ..self.clone()
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The outbound policy and journal of this connector.
@@ -153,15 +285,57 @@ impl Connector {
     }
 
     async fn instantiate(&self) -> anyhow::Result<(Store<HostState>, bindings::Connector)> {
+        let limits = self.limits;
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: self.outbound.hooks(),
+            hooks: self.outbound.hooks(limits.outbound),
+            limiter: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .table_elements(limits.table_elements)
+                    .build(),
+                refused: false,
+            },
+            ticks_left: limits.deadline_ticks(),
+            timed_out: false,
         };
         let mut store = Store::new(&self.loaded.engine, state);
-        let instance = self.loaded.pre.instantiate_async(&mut store).await?;
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut store| {
+            let state = store.data_mut();
+            if state.ticks_left == 0 {
+                state.timed_out = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            state.ticks_left -= 1;
+            // Yield, so that a spinning guest never holds an executor thread for long.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let instance = self
+            .loaded
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.stopped(&store, e))?;
         Ok((store, instance))
+    }
+
+    /// Names the reason a call failed: a limit the host enforced, or a trap.
+    fn stopped(&self, store: &Store<HostState>, error: wasmtime::Error) -> anyhow::Error {
+        let state = store.data();
+        let host_error = if state.timed_out {
+            HostError::Timeout(self.limits.deadline)
+        } else if state.limiter.refused {
+            HostError::MemoryLimit(self.limits.memory_bytes)
+        } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+            HostError::Trap(trap.to_string())
+        } else {
+            return error.into();
+        };
+        anyhow::Error::from(error).context(host_error)
     }
 
     /// Action "Send Message".
@@ -175,7 +349,7 @@ impl Connector {
             .whatsapp_connector_send_message()
             .call_send(&mut store, &connection.to_wit(), input)
             .await
-            .map_err(Into::into)
+            .map_err(|e| self.stopped(&store, e))
     }
 
     /// The connection test.
@@ -188,7 +362,7 @@ impl Connector {
             .whatsapp_connector_connection()
             .call_test(&mut store, &connection.to_wit())
             .await
-            .map_err(Into::into)
+            .map_err(|e| self.stopped(&store, e))
     }
 
     /// Trigger "Message received": one webhook request.
@@ -203,7 +377,7 @@ impl Connector {
             .whatsapp_connector_message_received()
             .call_handle_request(&mut store, request, properties, secrets)
             .await
-            .map_err(Into::into)
+            .map_err(|e| self.stopped(&store, e))
     }
 
     /// Switching the trigger on, step 1: a registration with a fresh verify token. No
@@ -218,7 +392,8 @@ impl Connector {
         let result = instance
             .whatsapp_connector_message_received()
             .call_new_registration(&mut store, &connection.to_wit(), properties, webhook_url)
-            .await?;
+            .await
+            .map_err(|e| self.stopped(&store, e))?;
         Ok(result.map(Registration::from_wit))
     }
 
@@ -234,7 +409,7 @@ impl Connector {
             .whatsapp_connector_message_received()
             .call_enable(&mut store, &connection.to_wit(), &registration.to_wit())
             .await
-            .map_err(Into::into)
+            .map_err(|e| self.stopped(&store, e))
     }
 
     /// Switching the trigger off.
@@ -248,6 +423,6 @@ impl Connector {
             .whatsapp_connector_message_received()
             .call_disable(&mut store, &connection.to_wit(), &registration.to_wit())
             .await
-            .map_err(Into::into)
+            .map_err(|e| self.stopped(&store, e))
     }
 }

@@ -1,0 +1,134 @@
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "connector",
+    with: {
+        "wasi:http/types@0.2.12": wasip2::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+        "wasi:random/random@0.2.12": wasip2::random::random,
+    },
+});
+
+use exports::whatsapp::connector::connection::{self as wit_connection, Error, TransportError};
+use exports::whatsapp::connector::message_received as wit_trigger;
+use exports::whatsapp::connector::send_message as wit_send;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+
+struct Misbehaving;
+
+export!(Misbehaving);
+
+fn transport(message: String) -> Error {
+    Error::Transport(TransportError {
+        message,
+        retryable: false,
+    })
+}
+
+/// Does what `command` says; returns normally only for `fetch` and unknown commands.
+fn misbehave(command: &str) -> Result<(), Error> {
+    match command {
+        "loop" => {
+            let mut n = 0u64;
+            loop {
+                n = core::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                core::hint::black_box(&hoard);
+            }
+        }
+        "trap" => core::arch::wasm32::unreachable(),
+        _ => match command.strip_prefix("fetch ") {
+            Some(url) => Err(fetch(url)),
+            None => Ok(()),
+        },
+    }
+}
+
+/// `GET url`; always "fails", with what happened as the message.
+fn fetch(url: &str) -> Error {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("https", rest)) => (Scheme::Https, rest),
+        Some((_, rest)) => (Scheme::Http, rest),
+        None => return transport("not a URL".into()),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&scheme));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some(if path.is_empty() { "/" } else { path }));
+    let future = match outgoing_handler::handle(request, None) {
+        Ok(future) => future,
+        Err(code) => return transport(format!("refused: {code:?}")),
+    };
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => transport(format!("status {}", response.status())),
+        Some(Ok(Err(code))) => transport(format!("refused: {code:?}")),
+        _ => transport("no response".into()),
+    }
+}
+
+impl wit_connection::Guest for Misbehaving {
+    fn test(_connection: wit_connection::Connection) -> Result<wit_connection::Account, Error> {
+        Err(transport("a test program has no account".into()))
+    }
+}
+
+impl wit_send::Guest for Misbehaving {
+    fn send(
+        _connection: wit_send::Connection,
+        input: wit_send::Input,
+    ) -> Result<wit_send::Output, Error> {
+        misbehave(&input.message)?;
+        Ok(wit_send::Output {
+            messaging_product: "whatsapp".into(),
+            contacts: Vec::new(),
+            messages: Vec::new(),
+        })
+    }
+}
+
+impl wit_trigger::Guest for Misbehaving {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        _properties: wit_trigger::Properties,
+        _secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
+        let command = String::from_utf8_lossy(&request.body);
+        misbehave(&command)
+            .map_err(|_| wit_trigger::WebhookError::InvalidPayload("fetch failed".into()))?;
+        Ok(wit_trigger::Outcome::Events(Vec::new()))
+    }
+
+    fn new_registration(
+        _connection: wit_trigger::Connection,
+        _properties: wit_trigger::Properties,
+        _webhook_url: String,
+    ) -> Result<wit_trigger::Registration, Error> {
+        Err(transport("a test program does not register".into()))
+    }
+
+    fn enable(
+        _connection: wit_trigger::Connection,
+        _registration: wit_trigger::Registration,
+    ) -> Result<(), Error> {
+        Err(transport("a test program does not register".into()))
+    }
+
+    fn disable(
+        _connection: wit_trigger::Connection,
+        _registration: wit_trigger::Registration,
+    ) -> Result<wit_trigger::Removal, Error> {
+        Err(transport("a test program does not register".into()))
+    }
+}
