@@ -265,6 +265,7 @@ impl wit_trigger::Guest for Connector {
 fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
     let m = event.message;
     wit_trigger::Event {
+        dedup_key: m.id.clone(),
         object: event.object,
         entry: wit_trigger::Entry {
             id: event.entry_id,

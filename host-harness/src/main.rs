@@ -156,6 +156,15 @@ struct ServeArgs {
     /// Largest accepted body in bytes; larger ones get 413.
     #[arg(long, default_value_t = serve::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Time for a request's headers, and for its whole body, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = millis(serve::DEFAULT_READ_TIMEOUT))]
+    read_timeout_ms: u64,
+    /// Requests in flight at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = serve::DEFAULT_MAX_CONCURRENCY)]
+    max_concurrency: usize,
+    /// Deduplication keys (message IDs) remembered; a repeat is dropped. 0: off.
+    #[arg(long, value_name = "KEYS", default_value_t = serve::DEFAULT_DEDUP_WINDOW)]
+    dedup_window: usize,
     /// A registration file written by `enable`: the hub.challenge GET must present its
     /// verify token. Read at every handshake, so `serve` may start before `enable` runs.
     #[arg(long, value_name = "FILE")]
@@ -396,6 +405,9 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
             verify_token: args.verify_token,
         },
         max_body: args.max_body,
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
+        max_concurrency: args.max_concurrency,
+        dedup_window: args.dedup_window,
         registration: args.registration.map(RegistrationStore::File),
     };
     if let Some(store) = &options.registration {

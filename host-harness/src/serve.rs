@@ -1,26 +1,33 @@
 //! `serve`: a real HTTP webhook endpoint that hands every request to the component.
 //!
 //! Meta's contract: answer the `hub.challenge` GET, answer 200 to a notification only
-//! once it is safely handled (it redelivers anything else), and answer fast. So each
-//! event is written and flushed before the 200 goes out, and requests run concurrently,
-//! each in a fresh store.
+//! once it is safely handled (it redelivers anything else, for up to 7 days, and may
+//! deliver twice), and answer fast. So each event is written and flushed before the 200
+//! goes out, events whose deduplication key was already written are dropped, and
+//! requests run concurrently, each in a fresh store.
+//!
+//! It faces the open internet: bodies are capped, headers and bodies must arrive within
+//! the read timeout (a client sending a byte a second is cut off), and at most
+//! `max_concurrency` requests are in flight; past that, 503 and Meta retries later.
 
 use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::bindings::{Outcome, Properties, WebhookRequest, WebhookSecrets};
 use crate::json;
@@ -29,6 +36,12 @@ use crate::runtime::Connector;
 
 /// Meta's payloads can reach 3 MB; anything above this is refused with 413.
 pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+/// Time for a request's headers, and for its whole body.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests in flight at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// Deduplication keys remembered.
+pub const DEFAULT_DEDUP_WINDOW: usize = 100_000;
 
 /// Where events go: one JSON line each, flushed before Meta gets its 200.
 pub type EventSink = Arc<Mutex<dyn Write + Send>>;
@@ -39,6 +52,10 @@ pub struct ServeOptions {
     pub properties: Properties,
     pub secrets: WebhookSecrets,
     pub max_body: usize,
+    pub read_timeout: Duration,
+    pub max_concurrency: usize,
+    /// How many deduplication keys to remember; 0 turns deduplication off.
+    pub dedup_window: usize,
     /// Where `enable` keeps the registration whose verify token the handshake checks
     /// (ahead of `secrets.verify_token`). Read at every GET.
     pub registration: Option<RegistrationStore>,
@@ -57,6 +74,9 @@ impl std::fmt::Debug for ServeOptions {
                 &self.secrets.verify_token.as_ref().map(|_| "[set]"),
             )
             .field("max_body", &self.max_body)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("dedup_window", &self.dedup_window)
             .field("registration", &self.registration)
             .finish()
     }
@@ -67,6 +87,7 @@ impl std::fmt::Debug for ServeOptions {
 pub struct ServeStats {
     pub requests: AtomicU64,
     pub events: AtomicU64,
+    pub duplicates: AtomicU64,
     pub refused: AtomicU64,
 }
 
@@ -75,8 +96,51 @@ impl ServeStats {
         json!({
             "requests": self.requests.load(Ordering::Relaxed),
             "events": self.events.load(Ordering::Relaxed),
+            "duplicates": self.duplicates.load(Ordering::Relaxed),
             "refused": self.refused.load(Ordering::Relaxed),
         })
+    }
+}
+
+/// The deduplication keys written most recently, oldest forgotten first.
+pub struct DedupWindow {
+    capacity: usize,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl DedupWindow {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers `key`; false when it was already there (a duplicate).
+    pub fn insert(&mut self, key: &str) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        if self.seen.contains(key) {
+            return false;
+        }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(key.to_owned());
+        self.order.push_back(key.to_owned());
+        true
+    }
+
+    /// Forgets `key` again (its event could not be written, so a redelivery must pass).
+    pub fn forget(&mut self, key: &str) {
+        if self.seen.remove(key) {
+            self.order.retain(|k| k != key);
+        }
     }
 }
 
@@ -85,6 +149,8 @@ struct Shared {
     options: ServeOptions,
     sink: EventSink,
     stats: Arc<ServeStats>,
+    permits: Arc<Semaphore>,
+    dedup: Mutex<DedupWindow>,
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -98,6 +164,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         connector,
+        permits: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+        dedup: Mutex::new(DedupWindow::new(options.dedup_window)),
         options,
         sink,
         stats,
@@ -115,12 +183,14 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let shared = shared.clone();
+        let service_shared = shared.clone();
         let service = service_fn(move |request| {
-            let shared = shared.clone();
+            let shared = service_shared.clone();
             async move { Ok::<_, Infallible>(handle(&shared, peer, request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.options.read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -174,8 +244,38 @@ async fn handle(
 }
 
 async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<Bytes>>, String) {
+    if !matches!(*request.method(), hyper::Method::GET | hyper::Method::POST) {
+        let mut response = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"kind": "method-not-allowed", "reason": "only GET (handshake) and POST (notifications)"}),
+        );
+        response.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, POST"),
+        );
+        return (response, "method not allowed".into());
+    }
+    let Ok(_permit) = shared.permits.clone().try_acquire_owned() else {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"kind": "busy", "reason": "too many requests in flight; retry later"}),
+        );
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+        return (response, "busy".into());
+    };
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, shared.options.max_body).collect().await {
+    let read = Limited::new(body, shared.options.max_body).collect();
+    let Ok(read) = tokio::time::timeout(shared.options.read_timeout, read).await else {
+        let response = error(
+            StatusCode::REQUEST_TIMEOUT,
+            json!({"kind": "read-timeout", "reason": "the body did not arrive in time"}),
+        );
+        return (response, "read timeout".into());
+    };
+    let body = match read {
         Ok(body) => body.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             let reason = format!("the body is larger than {} bytes", shared.options.max_body);
@@ -230,7 +330,17 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
             (text(status, &r.content_type, r.body), "handshake".into())
         }
         Ok(Ok(Outcome::Events(events))) => {
-            if let Err(e) = write_events(&shared.sink, &events) {
+            let (fresh, duplicates): (Vec<_>, Vec<_>) = {
+                let mut dedup = shared.dedup.lock().unwrap_or_else(|p| p.into_inner());
+                events
+                    .into_iter()
+                    .partition(|event| dedup.insert(&event.dedup_key))
+            };
+            if let Err(e) = write_events(&shared.sink, &fresh) {
+                let mut dedup = shared.dedup.lock().unwrap_or_else(|p| p.into_inner());
+                for event in &fresh {
+                    dedup.forget(&event.dedup_key);
+                }
                 // Not acknowledged, so Meta redelivers: nothing is lost.
                 let response = error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -238,11 +348,14 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
                 );
                 return (response, "sink failed".into());
             }
-            shared
-                .stats
+            let stats = &shared.stats;
+            stats
                 .events
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
-            let note = format!("{} events", events.len());
+                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+            stats
+                .duplicates
+                .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
+            let note = format!("{} events, {} duplicates", fresh.len(), duplicates.len());
             (text(StatusCode::OK, "text/plain", "EVENT_RECEIVED"), note)
         }
         Ok(Err(e)) => {
@@ -252,10 +365,13 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
             let note = body["kind"].as_str().unwrap_or_default().to_owned();
             (error(status, body), note)
         }
-        Err(e) => (
-            error(StatusCode::INTERNAL_SERVER_ERROR, json::host_error(&e)),
-            "host error".into(),
-        ),
+        Err(e) => {
+            // The component was stopped (deadline, memory) or trapped: not acknowledged,
+            // so Meta redelivers; the server goes on.
+            let body = json::host_error(&e);
+            let note = body["kind"].as_str().unwrap_or_default().to_owned();
+            (error(StatusCode::SERVICE_UNAVAILABLE, body), note)
+        }
     }
 }
 
@@ -271,4 +387,24 @@ fn write_events(sink: &EventSink, events: &[crate::bindings::Event]) -> std::io:
     let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     sink.write_all(&lines)?;
     sink.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DedupWindow;
+
+    #[test]
+    fn the_window_drops_repeats_and_forgets_the_oldest() {
+        let mut window = DedupWindow::new(2);
+        assert!(window.insert("a"));
+        assert!(!window.insert("a"));
+        assert!(window.insert("b"));
+        assert!(window.insert("c"), "evicts a");
+        assert!(window.insert("a"), "a was forgotten");
+        assert!(!window.insert("c"));
+        window.forget("c");
+        assert!(window.insert("c"));
+        let mut off = DedupWindow::new(0);
+        assert!(off.insert("a") && off.insert("a"));
+    }
 }

@@ -60,6 +60,29 @@ pub struct Server {
     pub child: Child,
     pub address: std::net::SocketAddr,
     pub events: mpsc::Receiver<String>,
+    /// Its stderr lines after the first.
+    pub logs: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Ctrl-C: `serve` stops gracefully and prints its summary; returns that summary.
+    pub fn interrupt(&mut self) -> Value {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            let Ok(line) = self.logs.recv_timeout(left) else {
+                break;
+            };
+            if let Some(summary) = line.strip_prefix("serve: stopped ") {
+                return serde_json::from_str(summary).unwrap();
+            }
+        }
+        panic!("serve printed no summary")
+    }
 }
 
 impl Drop for Server {
@@ -91,7 +114,12 @@ pub fn start_serve(extra: &[&str]) -> Server {
         assert!(!line.contains(secret), "serve printed a secret: {line}");
     }
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let (send_log, logs) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = send_log.send(line);
+        }
+    });
     let (send, events) = mpsc::channel();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     std::thread::spawn(move || {
@@ -103,6 +131,7 @@ pub fn start_serve(extra: &[&str]) -> Server {
         child,
         address,
         events,
+        logs,
     }
 }
 

@@ -1,0 +1,167 @@
+//! `host-harness serve` as the open internet meets it: slow clients, too many at once,
+//! redeliveries, and a component that has to be stopped. Each over real HTTP on loopback.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use host_harness::loopback::Client;
+use serde_json::Value;
+
+const TEST_PROGRAMS: &str = env!("TEST_PROGRAMS_WASM");
+
+/// Writes `head` at once, then `bytes` one at a time, `pause` apart, until the server
+/// hangs up; returns how many of `bytes` were written and what the server sent back.
+fn trickle(
+    address: std::net::SocketAddr,
+    head: &[u8],
+    bytes: &[u8],
+    pause: Duration,
+) -> (usize, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(head).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    for (written, byte) in bytes.iter().enumerate() {
+        if stream.write_all(&[*byte]).is_err() {
+            return (written, String::from_utf8_lossy(&answer).into_owned());
+        }
+        std::thread::sleep(pause);
+        match stream.read(&mut buffer) {
+            Ok(0) => return (written + 1, String::from_utf8_lossy(&answer).into_owned()),
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (written + 1, String::from_utf8_lossy(&answer).into_owned()),
+        }
+    }
+    (bytes.len(), String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[test]
+fn a_client_that_sends_a_byte_at_a_time_is_cut_off() {
+    let server = start_serve(&["--read-timeout-ms", "1000"]);
+    let headers = b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    let started = Instant::now();
+    let (written, _) = trickle(server.address, b"", headers, Duration::from_millis(100));
+    assert!(
+        written < headers.len(),
+        "the whole slow request went through"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The body, too, must arrive within the read timeout.
+    let head = b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Length: 64\r\n\r\n";
+    let started = Instant::now();
+    let (written, answer) = trickle(
+        server.address,
+        head,
+        &[b' '; 64],
+        Duration::from_millis(100),
+    );
+    assert!(written < 64, "the whole slow body went through");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn past_the_concurrency_cap_requests_get_503_and_retry_after() {
+    let server = start_serve(&["--max-concurrency", "1", "--read-timeout-ms", "3000"]);
+    // One request holds the only slot while its body trickles in.
+    let mut holder = TcpStream::connect(server.address).unwrap();
+    holder
+        .write_all(b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n{")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut client = Client::connect(server.address).await.unwrap();
+    let busy = client
+        .request("POST", "/webhook", &[], b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(busy.status, 503);
+    let body: Value = serde_json::from_slice(&busy.body).unwrap();
+    assert_eq!(body["error"]["kind"], "busy");
+    drop(holder);
+    // The slot frees up when the holder is gone.
+    let fixture = std::fs::read(fixture("two_messages.json")).unwrap();
+    let mut answer = 0;
+    for _ in 0..50 {
+        let mut client = Client::connect(server.address).await.unwrap();
+        answer = client
+            .request("POST", "/webhook", &[], fixture.clone())
+            .await
+            .unwrap()
+            .status;
+        if answer == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer, 200);
+}
+
+#[tokio::test]
+async fn redeliveries_are_written_once() {
+    let mut server = start_serve(&[]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    let two = std::fs::read(fixture("two_messages.json")).unwrap();
+    for _ in 0..3 {
+        let answer = client
+            .request("POST", "/webhook", &[], two.clone())
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200, "a duplicate is still acknowledged");
+    }
+    let lines: Vec<Value> = (0..2)
+        .map(|_| {
+            let line = server.events.recv_timeout(Duration::from_secs(10)).unwrap();
+            serde_json::from_str(&line).unwrap()
+        })
+        .collect();
+    assert_ne!(
+        lines[0]["entry"]["changes"]["messages"]["id"],
+        lines[1]["entry"]["changes"]["messages"]["id"]
+    );
+    assert!(
+        server
+            .events
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "a redelivery was written again"
+    );
+    let summary = server.interrupt();
+    assert_eq!(summary["events"], 2);
+    assert_eq!(summary["duplicates"], 4);
+    assert_eq!(summary["requests"], 3);
+}
+
+#[tokio::test]
+async fn a_component_stopped_at_its_deadline_does_not_stop_serve() {
+    let server = start_serve(&["--component", TEST_PROGRAMS, "--deadline-ms", "200"]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    for body in ["loop", "alloc", "trap"] {
+        let answer = client
+            .request("POST", "/webhook", &[], body.as_bytes().to_vec())
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 503, "{body}");
+        let error: Value = serde_json::from_slice(&answer.body).unwrap();
+        let expected = match body {
+            "loop" => "timeout",
+            "alloc" => "memory-limit",
+            _ => "trap",
+        };
+        assert_eq!(error["error"]["kind"], expected);
+    }
+    let fine = client
+        .request("POST", "/webhook", &[], b"behave".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(fine.status, 200);
+}
