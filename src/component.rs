@@ -34,20 +34,37 @@ fn credentials(connection: &wit_connection::Connection) -> Credentials<'_> {
     }
 }
 
-/// Sends a prepared request; whatever goes wrong, the token never reaches the error.
+/// Sends a prepared request; whatever goes wrong, no secret reaches the error.
 fn call<T>(
     connection: &wit_connection::Connection,
+    registration: Option<&Registration>,
     prepared: Result<GraphRequest, graph::Error>,
     parse: impl FnOnce(&graph::HttpResponse) -> Result<T, graph::Error>,
 ) -> Result<T, wit_connection::Error> {
-    let token = &connection.system_user_access_token;
     prepared
-        .and_then(|request| http_client::send(&request, token))
+        .and_then(|request| http_client::send(&request, &connection.system_user_access_token))
         .and_then(|response| parse(&response))
-        .map_err(|mut error| {
-            error.redact(token);
-            to_wit_error(error)
-        })
+        .map_err(|error| redacted(connection, registration, error))
+}
+
+/// Scrubs every secret the call knows from an error before it leaves the component: the
+/// token, the app secret and the verify tokens, even if an answer echoed one back. No
+/// code path puts one there; this keeps it so.
+fn redacted(
+    connection: &wit_connection::Connection,
+    registration: Option<&Registration>,
+    mut error: graph::Error,
+) -> wit_connection::Error {
+    let secrets = [
+        Some(connection.system_user_access_token.as_str()),
+        connection.app_secret.as_deref(),
+        connection.verify_token.as_deref(),
+        registration.map(|r| r.verify_token.as_str()),
+    ];
+    for secret in secrets.into_iter().flatten() {
+        error.redact(secret);
+    }
+    to_wit_error(error)
 }
 
 fn to_wit_graph_error(e: graph::GraphError) -> wit_connection::GraphError {
@@ -102,6 +119,7 @@ impl wit_connection::Guest for Connector {
     ) -> Result<wit_connection::Account, wit_connection::Error> {
         let account = call(
             &connection,
+            None,
             account::prepare(credentials(&connection)),
             account::parse,
         )?;
@@ -125,7 +143,7 @@ impl wit_send::Guest for Connector {
                 send_message_to: &input.send_message_to,
             },
         );
-        let output = call(&connection, prepared, send::parse_output)?;
+        let output = call(&connection, None, prepared, send::parse_output)?;
         Ok(wit_send::Output {
             messaging_product: output.messaging_product,
             contacts: output
@@ -183,10 +201,7 @@ impl wit_trigger::Guest for Connector {
             now,
         )
         .map(to_wit_registration)
-        .map_err(|mut error| {
-            error.redact(&connection.system_user_access_token);
-            to_wit_error(error)
-        })
+        .map_err(|error| redacted(&connection, None, error))
     }
 
     fn enable(
@@ -195,7 +210,12 @@ impl wit_trigger::Guest for Connector {
     ) -> Result<(), wit_trigger::Error> {
         let registration = from_wit_registration(registration);
         let prepared = registration::enable_request(credentials(&connection), &registration);
-        call(&connection, prepared, registration::parse_success)
+        call(
+            &connection,
+            Some(&registration),
+            prepared,
+            registration::parse_success,
+        )
     }
 
     fn disable(
@@ -206,6 +226,7 @@ impl wit_trigger::Guest for Connector {
         let credentials = credentials(&connection);
         let current = call(
             &connection,
+            Some(&registration),
             registration::current_override_request(credentials, &registration),
             registration::parse_current_override,
         )?;
@@ -213,6 +234,7 @@ impl wit_trigger::Guest for Connector {
         if removal == Removal::Removed {
             call(
                 &connection,
+                Some(&registration),
                 Ok(registration::remove_request(credentials)),
                 registration::parse_success,
             )?;
