@@ -2,6 +2,7 @@
 //!
 //! The CLI, the integration tests and the benchmark share this library:
 //! - [`runtime`]: load the component once, call it with a fresh store per call;
+//! - [`limits`]: what one call may use (memory, time, outbound), and how it is enforced;
 //! - [`outbound`]: where the component's `graph.facebook.com` requests go (an
 //!   in-process stub or a loopback server), and the journal of what it asked for;
 //! - [`stub_graph`]: the built-in stub Graph API, alternate callbacks included;
@@ -16,6 +17,7 @@
 pub mod bindings;
 pub mod demo;
 pub mod json;
+pub mod limits;
 pub mod loopback;
 pub mod manifest;
 pub mod outbound;
@@ -26,7 +28,9 @@ pub mod stub_graph;
 
 pub use outbound::{Outbound, OutboundLimits, RecordedRequest, StubResponse};
 pub use registration::{Registration, RegistrationStore};
-pub use runtime::{COMPONENT_PATH, Connection, Connector, HostError, Limits};
+pub use runtime::{
+    Allocation, COMPONENT_PATH, Connection, Connector, HostError, Instance, Limits, precompile,
+};
 /// The wasmtime this harness is built on, for callers that inspect types.
 pub use wasmtime;
 pub use whatsapp_connector::signature::sign as sign_webhook;

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,8 @@ use host_harness::registration::in_process_callback;
 use host_harness::serve::{self, ServeOptions, ServeStats};
 use host_harness::stub_graph::StubGraph;
 use host_harness::{
-    Connection, Connector, Limits, Outbound, OutboundLimits, RegistrationStore, demo, json,
+    Allocation, COMPONENT_PATH, Connection, Connector, Limits, Outbound, OutboundLimits,
+    RegistrationStore, demo, json,
 };
 use serde_json::{Value, json};
 
@@ -226,15 +227,13 @@ async fn main() -> ExitCode {
     }
 }
 
-fn load(component: Option<&PathBuf>) -> anyhow::Result<Connector> {
-    match component {
-        Some(path) => Connector::load(path),
-        None => Connector::load_default(),
-    }
+fn load(component: Option<&PathBuf>, limits: Limits) -> anyhow::Result<Connector> {
+    let path = component.map_or(Path::new(COMPONENT_PATH), PathBuf::as_path);
+    Connector::load_with(path, limits, Allocation::default())
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let connector = load(cli.component.as_ref())?.with_limits(cli.limits.limits());
+    let connector = load(cli.component.as_ref(), cli.limits.limits())?;
     match cli.command {
         Command::Demo => {
             let summary = demo::run(&connector, &mut std::io::stdout().lock()).await?;

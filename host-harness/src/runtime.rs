@@ -1,26 +1,27 @@
 //! Loading the component and calling it: one `Engine` and one `InstancePre` per loaded
-//! component, a fresh `Store` (and instance) per call, so no call sees another's state.
+//! component, and by default a fresh `Store` (and instance) per call, so no call sees
+//! another's state; every store runs under the [`Limits`].
 //!
-//! The component is untrusted: every store runs under [`Limits`]. Its linear memory and
-//! tables are capped by a resource limiter, and its running time by epoch interruption:
-//! a ticker thread advances the engine's epoch every [`TICK`], and each tick in which the
-//! guest was running costs it one tick of its deadline. Time the guest spends waiting on
-//! the host (an outbound request) does not count; that has its own timeouts.
+//! Instances come from wasmtime's pooling allocator (memory slots reused, reset with
+//! copy-on-write images), which makes a fresh instance per call cheap; an [`Instance`] can
+//! also be kept and called again.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Precompiled, Store,
+    UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, ConnectorError, Outcome, SendInput, SendOutput, WebhookError};
-use crate::outbound::{Outbound, OutboundHooks, OutboundLimits};
+pub use crate::limits::{HostError, Limits, TICK};
+use crate::limits::{Limiter, start_ticker};
+use crate::outbound::{Outbound, OutboundHooks};
 use crate::registration::Registration;
 use crate::stub_graph::StubGraph;
 
@@ -59,95 +60,6 @@ impl Connection {
     }
 }
 
-/// How often the epoch advances: the granularity of the execution deadline.
-pub const TICK: Duration = Duration::from_millis(10);
-
-/// What one call of the component may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Linear memory, per memory, in bytes.
-    pub memory_bytes: usize,
-    /// Elements per table.
-    pub table_elements: usize,
-    /// Running time of one call (waiting on the host excluded), rounded up to [`TICK`]s.
-    pub deadline: Duration,
-    /// Outbound requests' timeouts and response size.
-    pub outbound: OutboundLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 16 << 20,
-            table_elements: 10_000,
-            deadline: Duration::from_secs(2),
-            outbound: OutboundLimits::default(),
-        }
-    }
-}
-
-impl Limits {
-    fn deadline_ticks(&self) -> u64 {
-        self.deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64
-    }
-}
-
-/// Why a call of the component was stopped by the host.
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    /// The guest ran past [`Limits::deadline`].
-    #[error("the component ran longer than its {0:?} deadline and was stopped")]
-    Timeout(Duration),
-    /// The guest asked for more than [`Limits::memory_bytes`].
-    #[error("the component needed more than {0} bytes of memory and was stopped")]
-    MemoryLimit(usize),
-    /// Any other trap: the guest is broken, the host is fine.
-    #[error("the component trapped: {0}")]
-    Trap(String),
-}
-
-impl HostError {
-    /// The kind in the JSON error, e.g. `timeout`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            HostError::Timeout(_) => "timeout",
-            HostError::MemoryLimit(_) => "memory-limit",
-            HostError::Trap(_) => "trap",
-        }
-    }
-}
-
-/// [`StoreLimits`], remembering whether it refused something, so that the trap that
-/// follows (a guest out of memory aborts) is reported as what it is.
-struct Limiter {
-    limits: StoreLimits,
-    refused: bool,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        self.refused |= !allowed;
-        Ok(allowed)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.table_growing(current, desired, maximum)?;
-        self.refused |= !allowed;
-        Ok(allowed)
-    }
-}
-
 /// What one store holds: WASI, wasi:http, the outbound policy and the limits' state.
 pub struct HostState {
     wasi: WasiCtx,
@@ -178,6 +90,21 @@ impl WasiHttpView for HostState {
     }
 }
 
+/// How the engine allocates instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// A pool of this many instance slots, reserved up front (the default: 128).
+    Pooling { instances: u32 },
+    /// Memory mapped and unmapped for every instance.
+    OnDemand,
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Allocation::Pooling { instances: 128 }
+    }
+}
+
 struct Loaded {
     engine: Engine,
     pre: bindings::ConnectorPre<HostState>,
@@ -192,27 +119,36 @@ pub struct Connector {
     limits: Limits,
 }
 
-/// The engine configuration every harness entry point uses.
-pub fn engine_config() -> Config {
+/// The engine configuration every harness entry point uses (and `precompile` must match).
+pub fn engine_config(allocation: Allocation, limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if let Allocation::Pooling { instances } = allocation {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .total_stacks(instances)
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     config
 }
 
-/// Advances the engine's epoch every [`TICK`] for as long as the engine lives.
-fn start_ticker(engine: &Engine) {
-    let engine = engine.weak();
-    std::thread::Builder::new()
-        .name("wasm-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })
-        .expect("cannot start the epoch thread");
+/// Compiles a component ahead of time for this host's engine: `Connector::load` then
+/// only maps it (`host-harness precompile`). Returns the artifact's size in bytes.
+pub fn precompile(input: &Path, output: &Path) -> anyhow::Result<usize> {
+    let engine = Engine::new(&engine_config(Allocation::OnDemand, &Limits::default()))?;
+    let wasm = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let compiled = engine
+        .precompile_component(&wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot compile {}", input.display()))?;
+    std::fs::write(output, &compiled)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(compiled.len())
 }
 
 impl Connector {
@@ -221,22 +157,34 @@ impl Connector {
         Self::load(Path::new(COMPONENT_PATH))
     }
 
-    /// Compiles and links a component. Its Graph API calls go to the built-in stub
-    /// until [`Connector::with_outbound`] says otherwise.
+    /// Loads a component (`.wasm`, compiled now; or `.cwasm` from [`precompile`]) with
+    /// the default limits and the pooling allocator. Its Graph API calls go to the
+    /// built-in stub until [`Connector::with_outbound`] says otherwise.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config())?;
-        let component = Component::from_file(&engine, path)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot load the component {}", path.display()))?;
-        Self::from_component(engine, &component)
+        Self::load_with(path, Limits::default(), Allocation::default())
     }
 
-    fn from_component(engine: Engine, component: &Component) -> anyhow::Result<Self> {
+    /// Loads a component under `limits` (the pool's slots are sized for them).
+    pub fn load_with(path: &Path, limits: Limits, allocation: Allocation) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(allocation, &limits))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the component {}", path.display()))?;
+        let component = match Engine::detect_precompiled(&bytes) {
+            // SAFETY: a precompiled artifact is native code; the harness loads only what
+            // its operator names, and `deserialize` checks it was made for this engine.
+            Some(Precompiled::Component) => unsafe { Component::deserialize(&engine, &bytes) },
+            Some(Precompiled::Module) => {
+                anyhow::bail!("{} is a core module, not a component", path.display())
+            }
+            None => Component::new(&engine, &bytes),
+        }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot load the component {}", path.display()))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = linker
-            .instantiate_pre(component)
+            .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("the component does not fit the host")?;
         let pre = bindings::ConnectorPre::new(pre)
@@ -246,7 +194,7 @@ impl Connector {
         Ok(Self {
             loaded: Arc::new(Loaded { engine, pre }),
             outbound: StubGraph::new(None).outbound(),
-            limits: Limits::default(),
+            limits,
         })
     }
 
@@ -258,7 +206,8 @@ impl Connector {
         }
     }
 
-    /// The same component under other limits.
+    /// The same component under other limits. (Memory above what it was loaded with
+    /// cannot be granted by the pool: load it with [`Connector::load_with`] instead.)
     pub fn with_limits(&self, limits: Limits) -> Self {
         Self {
             limits,
@@ -284,20 +233,16 @@ impl Connector {
         self.loaded.pre.instance_pre().component().component_type()
     }
 
-    async fn instantiate(&self) -> anyhow::Result<(Store<HostState>, bindings::Connector)> {
+    /// A fresh instance in a fresh store. Every call through [`Connector`] makes one;
+    /// keep one to call it again (its memory then carries over between calls).
+    pub async fn instance(&self) -> anyhow::Result<Instance> {
         let limits = self.limits;
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: self.outbound.hooks(limits.outbound),
-            limiter: Limiter {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(limits.memory_bytes)
-                    .table_elements(limits.table_elements)
-                    .build(),
-                refused: false,
-            },
+            limiter: Limiter::new(&limits),
             ticks_left: limits.deadline_ticks(),
             timed_out: false,
         };
@@ -314,18 +259,113 @@ impl Connector {
             // Yield, so that a spinning guest never holds an executor thread for long.
             Ok(UpdateDeadline::Yield(1))
         });
-        let instance = self
-            .loaded
-            .pre
-            .instantiate_async(&mut store)
+        let bindings = self.loaded.pre.instantiate_async(&mut store).await;
+        let mut instance = Instance {
+            store,
+            bindings: None,
+            limits,
+        };
+        instance.bindings = Some(bindings.map_err(|e| instance.stopped(e))?);
+        Ok(instance)
+    }
+
+    /// Action "Send Message".
+    pub async fn send(
+        &self,
+        connection: &Connection,
+        input: &SendInput,
+    ) -> anyhow::Result<Result<SendOutput, ConnectorError>> {
+        self.instance().await?.send(connection, input).await
+    }
+
+    /// The connection test.
+    pub async fn test_connection(
+        &self,
+        connection: &Connection,
+    ) -> anyhow::Result<Result<bindings::Account, ConnectorError>> {
+        self.instance().await?.test_connection(connection).await
+    }
+
+    /// Trigger "Message received": one webhook request.
+    pub async fn handle_webhook(
+        &self,
+        request: &bindings::WebhookRequest,
+        properties: &bindings::Properties,
+        secrets: &bindings::WebhookSecrets,
+    ) -> anyhow::Result<Result<Outcome, WebhookError>> {
+        self.instance()
+            .await?
+            .handle_webhook(request, properties, secrets)
             .await
-            .map_err(|e| self.stopped(&store, e))?;
-        Ok((store, instance))
+    }
+
+    /// Switching the trigger on, step 1: a registration with a fresh verify token. No
+    /// network.
+    pub async fn new_registration(
+        &self,
+        connection: &Connection,
+        properties: &bindings::Properties,
+        webhook_url: &str,
+    ) -> anyhow::Result<Result<Registration, ConnectorError>> {
+        self.instance()
+            .await?
+            .new_registration(connection, properties, webhook_url)
+            .await
+    }
+
+    /// Switching the trigger on, step 2: sets the alternate callback. The registration
+    /// must already be where the webhook endpoint finds it: Meta verifies during the call.
+    pub async fn enable(
+        &self,
+        connection: &Connection,
+        registration: &Registration,
+    ) -> anyhow::Result<Result<(), ConnectorError>> {
+        self.instance()
+            .await?
+            .enable(connection, registration)
+            .await
+    }
+
+    /// Switching the trigger off.
+    pub async fn disable(
+        &self,
+        connection: &Connection,
+        registration: &Registration,
+    ) -> anyhow::Result<Result<bindings::Removal, ConnectorError>> {
+        self.instance()
+            .await?
+            .disable(connection, registration)
+            .await
+    }
+}
+
+/// One instance of the component in its own store. Each call gets the full deadline
+/// again; memory limits hold for the instance's whole life.
+pub struct Instance {
+    store: Store<HostState>,
+    /// Set once instantiation succeeded.
+    bindings: Option<bindings::Connector>,
+    limits: Limits,
+}
+
+impl Instance {
+    /// The largest linear memory the guest has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().limiter.peak_memory
+    }
+
+    /// The store and bindings for one more call, with a fresh deadline.
+    fn next_call(&mut self) -> (&mut Store<HostState>, &bindings::Connector) {
+        let state = self.store.data_mut();
+        state.ticks_left = self.limits.deadline_ticks();
+        state.timed_out = false;
+        let bindings = self.bindings.as_ref().expect("instantiated");
+        (&mut self.store, bindings)
     }
 
     /// Names the reason a call failed: a limit the host enforced, or a trap.
-    fn stopped(&self, store: &Store<HostState>, error: wasmtime::Error) -> anyhow::Error {
-        let state = store.data();
+    fn stopped(&self, error: wasmtime::Error) -> anyhow::Error {
+        let state = self.store.data();
         let host_error = if state.timed_out {
             HostError::Timeout(self.limits.deadline)
         } else if state.limiter.refused {
@@ -340,89 +380,88 @@ impl Connector {
 
     /// Action "Send Message".
     pub async fn send(
-        &self,
+        &mut self,
         connection: &Connection,
         input: &SendInput,
     ) -> anyhow::Result<Result<SendOutput, ConnectorError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_send_message()
-            .call_send(&mut store, &connection.to_wit(), input)
-            .await
-            .map_err(|e| self.stopped(&store, e))
+            .call_send(store, &connection.to_wit(), input)
+            .await;
+        result.map_err(|e| self.stopped(e))
     }
 
     /// The connection test.
     pub async fn test_connection(
-        &self,
+        &mut self,
         connection: &Connection,
     ) -> anyhow::Result<Result<bindings::Account, ConnectorError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_connection()
-            .call_test(&mut store, &connection.to_wit())
-            .await
-            .map_err(|e| self.stopped(&store, e))
+            .call_test(store, &connection.to_wit())
+            .await;
+        result.map_err(|e| self.stopped(e))
     }
 
     /// Trigger "Message received": one webhook request.
     pub async fn handle_webhook(
-        &self,
+        &mut self,
         request: &bindings::WebhookRequest,
         properties: &bindings::Properties,
         secrets: &bindings::WebhookSecrets,
     ) -> anyhow::Result<Result<Outcome, WebhookError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_message_received()
-            .call_handle_request(&mut store, request, properties, secrets)
-            .await
-            .map_err(|e| self.stopped(&store, e))
+            .call_handle_request(store, request, properties, secrets)
+            .await;
+        result.map_err(|e| self.stopped(e))
     }
 
-    /// Switching the trigger on, step 1: a registration with a fresh verify token. No
-    /// network.
+    /// Switching the trigger on, step 1.
     pub async fn new_registration(
-        &self,
+        &mut self,
         connection: &Connection,
         properties: &bindings::Properties,
         webhook_url: &str,
     ) -> anyhow::Result<Result<Registration, ConnectorError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        let result = instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_message_received()
-            .call_new_registration(&mut store, &connection.to_wit(), properties, webhook_url)
-            .await
-            .map_err(|e| self.stopped(&store, e))?;
-        Ok(result.map(Registration::from_wit))
+            .call_new_registration(store, &connection.to_wit(), properties, webhook_url)
+            .await;
+        Ok(result
+            .map_err(|e| self.stopped(e))?
+            .map(Registration::from_wit))
     }
 
-    /// Switching the trigger on, step 2: sets the alternate callback. The registration
-    /// must already be where the webhook endpoint finds it: Meta verifies during the call.
+    /// Switching the trigger on, step 2.
     pub async fn enable(
-        &self,
+        &mut self,
         connection: &Connection,
         registration: &Registration,
     ) -> anyhow::Result<Result<(), ConnectorError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_message_received()
-            .call_enable(&mut store, &connection.to_wit(), &registration.to_wit())
-            .await
-            .map_err(|e| self.stopped(&store, e))
+            .call_enable(store, &connection.to_wit(), &registration.to_wit())
+            .await;
+        result.map_err(|e| self.stopped(e))
     }
 
     /// Switching the trigger off.
     pub async fn disable(
-        &self,
+        &mut self,
         connection: &Connection,
         registration: &Registration,
     ) -> anyhow::Result<Result<bindings::Removal, ConnectorError>> {
-        let (mut store, instance) = self.instantiate().await?;
-        instance
+        let (store, bindings) = self.next_call();
+        let result = bindings
             .whatsapp_connector_message_received()
-            .call_disable(&mut store, &connection.to_wit(), &registration.to_wit())
-            .await
-            .map_err(|e| self.stopped(&store, e))
+            .call_disable(store, &connection.to_wit(), &registration.to_wit())
+            .await;
+        result.map_err(|e| self.stopped(e))
     }
 }
