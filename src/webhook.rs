@@ -6,7 +6,7 @@
 //!
 //! The body is parsed once into borrowed, typed structs (no `serde_json::Value`), so a
 //! text body is copied only into the event that carries it. Only when parsing fails is
-//! the body parsed again, with path tracking, to say where.
+//! the body parsed again, and a small scanner names the place where it broke.
 
 use std::borrow::Cow;
 
@@ -58,7 +58,7 @@ pub struct Message {
 /// when given (see [`phone::sender_filter`]). The error says why and where.
 pub fn events(body: &[u8], sender_digits: Option<&str>) -> Result<Vec<Event>, String> {
     let payload: wire::Payload<'_> =
-        serde_json::from_slice(body).map_err(|_| wire::describe_error(body))?;
+        serde_json::from_slice(body).map_err(|e| wire::describe_error(body, &e))?;
     if payload.object != OBJECT {
         return Err(wire::wrong_object(&payload.object));
     }
@@ -314,8 +314,9 @@ mod wire {
         )
     }
 
-    /// The slow path, taken only for a body that failed to parse: says why and where.
-    pub fn describe_error(body: &[u8]) -> String {
+    /// The slow path, taken only for a body that failed to parse with `error`: says why
+    /// and where.
+    pub fn describe_error(body: &[u8], error: &serde_json::Error) -> String {
         #[derive(Deserialize)]
         struct ObjectOnly<'a> {
             #[serde(borrow)]
@@ -335,15 +336,95 @@ mod wire {
         {
             return wrong_object(&object);
         }
-        let mut de = serde_json::Deserializer::from_slice(body);
-        match serde_path_to_error::deserialize::<_, Payload<'_>>(&mut de) {
-            Err(e) if e.path().iter().next().is_some() => {
-                format!("{}: {}", e.path(), e.inner())
-            }
-            Err(e) => format!("not a webhook body: {}", e.inner()),
-            // Parsed with path tracking but not without: cannot happen; stay honest.
-            Ok(_) => "the body could not be parsed".to_owned(),
+        match json_path_at(body, byte_offset(body, error.line(), error.column())) {
+            path if path.is_empty() => format!("not a webhook body: {error}"),
+            path => format!("{path}: {error}"),
         }
+    }
+
+    /// The byte offset of serde_json's one-based line and column.
+    fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+        let line_start: usize = body
+            .split(|b| *b == b'\n')
+            .take(line.saturating_sub(1))
+            .map(|l| l.len() + 1)
+            .sum();
+        (line_start + column).min(body.len())
+    }
+
+    /// Where in the document `offset` is, as a path like
+    /// `entry[0].changes[0].value.messages[0].from`: the objects and arrays open there,
+    /// with the key or index being read in each. A small scanner instead of tracking the
+    /// path while deserializing, which would double the deserializer code in the component.
+    pub(super) fn json_path_at(body: &[u8], offset: usize) -> String {
+        enum Frame {
+            /// The key being read or whose value is being read; `None` between members.
+            Object(Option<String>),
+            Array(usize),
+        }
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut key_start = None;
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut i = 0;
+        while i < offset {
+            let b = body[i];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                    if let (Some(start), Some(Frame::Object(key))) =
+                        (key_start.take(), stack.last_mut())
+                    {
+                        *key = Some(String::from_utf8_lossy(&body[start..i]).into_owned());
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => {
+                    in_string = true;
+                    // A string where a key is expected is the key.
+                    if matches!(stack.last(), Some(Frame::Object(None))) {
+                        key_start = Some(i + 1);
+                    }
+                }
+                b'{' => stack.push(Frame::Object(None)),
+                b'[' => stack.push(Frame::Array(0)),
+                b'}' | b']' => {
+                    stack.pop();
+                }
+                b',' => match stack.last_mut() {
+                    Some(Frame::Array(index)) => *index += 1,
+                    Some(Frame::Object(key)) => *key = None,
+                    None => {}
+                },
+                _ => {}
+            }
+            i += 1;
+        }
+        const MAX_SEGMENTS: usize = 12;
+        let mut path = String::new();
+        for frame in stack.iter().take(MAX_SEGMENTS) {
+            match frame {
+                Frame::Object(Some(key)) => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                Frame::Object(None) => {}
+                Frame::Array(index) => path.push_str(&format!("[{index}]")),
+            }
+        }
+        if stack.len() > MAX_SEGMENTS {
+            path.push('…');
+        }
+        path
     }
 }
 
@@ -384,6 +465,24 @@ mod tests {
                 .unwrap()
                 .starts_with("Café \"quoted\"")
         );
+    }
+
+    #[test]
+    fn paths_name_the_place_in_the_document() {
+        let body = br#"{"entry":[{"id":"1","changes":[{},{"value":{"messages":[{"id":12}]}}]}]}"#;
+        let at = |needle: &str| {
+            let offset = body
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+                .unwrap();
+            wire::json_path_at(body, offset + needle.len())
+        };
+        assert_eq!(at(r#""id":12"#), "entry[0].changes[1].value.messages[0].id");
+        assert_eq!(at(r#""id":12}"#), "entry[0].changes[1].value.messages[0]");
+        assert_eq!(at(r#""id":"1","#), "entry[0]");
+        assert_eq!(wire::json_path_at(body, 0), "");
+        let escaped = br#"{"a\"b":{"c":["x\\",1,"#;
+        assert_eq!(wire::json_path_at(escaped, escaped.len()), r#"a\"b.c[2]"#);
     }
 
     #[test]

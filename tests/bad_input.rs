@@ -423,6 +423,7 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
         read_timeout: serve::DEFAULT_READ_TIMEOUT,
         max_concurrency: serve::DEFAULT_MAX_CONCURRENCY,
         dedup_window: serve::DEFAULT_DEDUP_WINDOW,
+        access_log: false,
         registration: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

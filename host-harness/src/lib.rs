@@ -12,8 +12,10 @@
 //! - [`manifest`]: `component.json` as the host applies it (the outbound allowlist);
 //! - [`json`]: the JSON forms of the WIT records the CLI prints;
 //! - [`demo`]: the end-to-end demo;
+//! - [`bench`]: the benchmark behind `host-harness bench`;
 //! - [`bindings`]: the generated host bindings.
 
+pub mod bench;
 pub mod bindings;
 pub mod demo;
 pub mod json;

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use host_harness::serve::{self, ServeOptions, ServeStats};
 use host_harness::stub_graph::StubGraph;
 use host_harness::{
     Allocation, COMPONENT_PATH, Connection, Connector, Limits, Outbound, OutboundLimits,
-    RegistrationStore, demo, json,
+    RegistrationStore, bench, demo, json,
 };
 use serde_json::{Value, json};
 
@@ -96,6 +96,29 @@ enum Command {
     /// Switch the trigger off: remove the phone number's alternate callback if it is
     /// still the registration's URL.
     Disable(DisableArgs),
+    /// Measure the connector: load, trigger (fresh and reused instance, native), send,
+    /// serve under load, sizes. Build with --release for meaningful figures.
+    Bench(BenchArgs),
+    /// Compile a component ahead of time for this host (load it later with --component).
+    Precompile(PrecompileArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Print one JSON object with every figure instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Few iterations: checks the bench works, measures little.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Args)]
+struct PrecompileArgs {
+    /// The component (.wasm).
+    input: PathBuf,
+    /// Where to write the precompiled artifact (.cwasm).
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -166,6 +189,9 @@ struct ServeArgs {
     /// Deduplication keys (message IDs) remembered; a repeat is dropped. 0: off.
     #[arg(long, value_name = "KEYS", default_value_t = serve::DEFAULT_DEDUP_WINDOW)]
     dedup_window: usize,
+    /// Do not log one line per request on stderr.
+    #[arg(long)]
+    no_access_log: bool,
     /// A registration file written by `enable`: the hub.challenge GET must present its
     /// verify token. Read at every handshake, so `serve` may start before `enable` runs.
     #[arg(long, value_name = "FILE")]
@@ -227,14 +253,35 @@ async fn main() -> ExitCode {
     }
 }
 
-fn load(component: Option<&PathBuf>, limits: Limits) -> anyhow::Result<Connector> {
-    let path = component.map_or(Path::new(COMPONENT_PATH), PathBuf::as_path);
-    Connector::load_with(path, limits, Allocation::default())
-}
-
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let connector = load(cli.component.as_ref(), cli.limits.limits())?;
+    let component = cli
+        .component
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH));
+    match &cli.command {
+        Command::Bench(args) => {
+            let plan = if args.quick {
+                bench::Plan::quick()
+            } else {
+                bench::Plan::full()
+            };
+            let report = bench::run(&component, plan).await?;
+            if args.json {
+                println!("{report}");
+            } else {
+                print!("{}", bench::table(&report));
+            }
+            return Ok(());
+        }
+        Command::Precompile(args) => {
+            let bytes = host_harness::precompile(&args.input, &args.output)?;
+            return print_json(&json!({"output": args.output, "bytes": bytes}));
+        }
+        _ => {}
+    }
+    let connector = Connector::load_with(&component, cli.limits.limits(), Allocation::default())?;
     match cli.command {
+        Command::Bench(_) | Command::Precompile(_) => unreachable!("handled above"),
         Command::Demo => {
             let summary = demo::run(&connector, &mut std::io::stdout().lock()).await?;
             println!("{summary}");
@@ -407,6 +454,7 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         max_concurrency: args.max_concurrency,
         dedup_window: args.dedup_window,
+        access_log: !args.no_access_log,
         registration: args.registration.map(RegistrationStore::File),
     };
     if let Some(store) = &options.registration {

@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub max_concurrency: usize,
     /// How many deduplication keys to remember; 0 turns deduplication off.
     pub dedup_window: usize,
+    /// One stderr line per request.
+    pub access_log: bool,
     /// Where `enable` keeps the registration whose verify token the handshake checks
     /// (ahead of `secrets.verify_token`). Read at every GET.
     pub registration: Option<RegistrationStore>,
@@ -77,6 +79,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("read_timeout", &self.read_timeout)
             .field("max_concurrency", &self.max_concurrency)
             .field("dedup_window", &self.dedup_window)
+            .field("access_log", &self.access_log)
             .field("registration", &self.registration)
             .finish()
     }
@@ -235,11 +238,13 @@ async fn handle(
         stats.refused.fetch_add(1, Ordering::Relaxed);
     }
     // One line per request; the query (it holds the verify token) is never logged.
-    eprintln!(
-        "serve: {peer} {method} {path} {} {note} {:.1}ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1e3
-    );
+    if shared.options.access_log {
+        eprintln!(
+            "serve: {peer} {method} {path} {} {note} {:.1}ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
     response
 }
 

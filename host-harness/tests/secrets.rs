@@ -243,6 +243,7 @@ fn debug_redacts_every_secret() {
         read_timeout: std::time::Duration::from_secs(1),
         max_concurrency: 1,
         dedup_window: 1,
+        access_log: true,
         registration: None,
     };
     let request = host_harness::RecordedRequest {

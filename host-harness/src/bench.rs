@@ -1,0 +1,598 @@
+//! `host-harness bench`: what the connector costs next to the network, measured in one
+//! run on one machine. Every figure is the median of several runs, each the mean of many
+//! calls; `--quick` runs few of each (the test suite uses it so the bench cannot rot).
+//!
+//! Timings are printed, never asserted: the only checks here are that the work was done
+//! (the right number of events, every message of the load test written exactly once).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use serde_json::{Value, json};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use whatsapp_connector::trigger::{self, Secrets};
+
+use crate::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
+use crate::loopback::Client;
+use crate::runtime::{Allocation, Connection, Connector, Limits, engine_config, precompile};
+use crate::serve::{self, ServeOptions, ServeStats};
+use crate::{demo, sign_webhook};
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Repetitions of each measurement; the median is reported.
+    pub runs: usize,
+    /// Calls per repetition of a micro-benchmark.
+    pub calls: usize,
+    /// Compilations to time.
+    pub compiles: usize,
+    /// Concurrent keep-alive clients of the `serve` load test.
+    pub clients: usize,
+    /// Requests each client sends.
+    pub requests_per_client: usize,
+}
+
+impl Plan {
+    pub fn full() -> Self {
+        Self {
+            runs: 7,
+            calls: 2_000,
+            compiles: 3,
+            clients: 16,
+            requests_per_client: 2_000,
+        }
+    }
+
+    pub fn quick() -> Self {
+        Self {
+            runs: 3,
+            calls: 20,
+            compiles: 1,
+            clients: 16,
+            requests_per_client: 10,
+        }
+    }
+}
+
+const APP_SECRET: &str = "bench-app-secret";
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// The median over `plan.runs` of the mean time of `plan.calls` calls of `call`, in µs.
+async fn per_call<F, Fut>(plan: Plan, mut call: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    call().await?; // warm-up
+    let mut means = Vec::with_capacity(plan.runs);
+    for _ in 0..plan.runs {
+        let started = Instant::now();
+        for _ in 0..plan.calls {
+            call().await?;
+        }
+        means.push(micros(started.elapsed()) / plan.calls as f64);
+    }
+    Ok(median(means))
+}
+
+/// A webhook with `n` text messages in one change, each with a distinct ID (`tag`).
+pub fn webhook_with_messages(n: usize, tag: &str) -> Vec<u8> {
+    let messages: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "from": "16505551234",
+                "id": format!("wamid.{tag}.{i}"),
+                "timestamp": "1700000000",
+                "type": "text",
+                "text": {"body": format!("Message number {i} of the batch")},
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                    "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
+                    "messages": messages,
+                },
+            }],
+        }],
+    }))
+    .expect("JSON")
+}
+
+fn post(body: Vec<u8>) -> WebhookRequest {
+    let signature = sign_webhook(APP_SECRET, &body);
+    WebhookRequest {
+        method: "POST".into(),
+        headers: vec![("x-hub-signature-256".into(), signature)],
+        query: String::new(),
+        body,
+    }
+}
+
+fn secrets() -> WebhookSecrets {
+    WebhookSecrets {
+        app_secret: Some(APP_SECRET.into()),
+        verify_token: None,
+    }
+}
+
+fn no_filter() -> Properties {
+    Properties {
+        sender_number: None,
+    }
+}
+
+async fn expect_events(
+    outcome: anyhow::Result<Result<Outcome, crate::bindings::WebhookError>>,
+    n: usize,
+) -> anyhow::Result<()> {
+    match outcome? {
+        Ok(Outcome::Events(events)) if events.len() == n => Ok(()),
+        other => anyhow::bail!("expected {n} events, got {other:?}"),
+    }
+}
+
+/// The peak resident set of this process, in bytes (Linux; `None` elsewhere).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Starts a new peak-RSS measurement (Linux: `echo 5 > /proc/self/clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "os": std::env::consts::OS,
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+    })
+}
+
+/// Counts the lines written to it: the event sink of the load test.
+#[derive(Default)]
+struct LineCounter(Arc<AtomicU64>);
+
+impl Write for LineCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        self.0.fetch_add(lines as u64, Ordering::Relaxed);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Item 6: `serve` over loopback with signed POSTs from concurrent keep-alive clients.
+async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let written = Arc::new(AtomicU64::new(0));
+    let sink: serve::EventSink = Arc::new(Mutex::new(LineCounter(written.clone())));
+    let stats = Arc::new(ServeStats::default());
+    let options = ServeOptions {
+        properties: no_filter(),
+        secrets: secrets(),
+        max_body: serve::DEFAULT_MAX_BODY,
+        read_timeout: serve::DEFAULT_READ_TIMEOUT,
+        max_concurrency: serve::DEFAULT_MAX_CONCURRENCY,
+        dedup_window: serve::DEFAULT_DEDUP_WINDOW,
+        access_log: false,
+        registration: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve::serve(
+        connector.clone(),
+        listener,
+        options,
+        sink,
+        stats.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // Every request a distinct message, signed, made before the clock starts.
+    let requests: Vec<Vec<(Vec<u8>, String)>> = (0..plan.clients)
+        .map(|c| {
+            (0..plan.requests_per_client)
+                .map(|r| {
+                    let body = webhook_with_messages(1, &format!("load{c}x{r}"));
+                    let signature = sign_webhook(APP_SECRET, &body);
+                    (body, signature)
+                })
+                .collect()
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(plan.clients);
+    for _ in 0..plan.clients {
+        clients.push(Client::connect(address).await?);
+    }
+    reset_peak_rss();
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(requests)
+        .map(|(mut client, requests)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(requests.len());
+                for (body, signature) in requests {
+                    let sent = Instant::now();
+                    let answer = client
+                        .request(
+                            "POST",
+                            "/webhook",
+                            &[("x-hub-signature-256", &signature)],
+                            body,
+                        )
+                        .await?;
+                    ensure!(answer.status == 200, "serve answered {}", answer.status);
+                    latencies.push(micros(sent.elapsed()));
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let rss = peak_rss();
+    let _ = stop.send(());
+    server.await??;
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let sent = (plan.clients * plan.requests_per_client) as u64;
+    let written = written.load(Ordering::Relaxed);
+    ensure!(
+        written == sent,
+        "serve wrote {written} events for {sent} messages"
+    );
+    Ok(json!({
+        "clients": plan.clients,
+        "requests": sent,
+        "requests_per_second": sent as f64 / elapsed.as_secs_f64(),
+        "latency_p50_us": percentile(0.50),
+        "latency_p99_us": percentile(0.99),
+        "messages_sent": sent,
+        "events_written": written,
+        "events_lost": sent - written,
+        "peak_rss_bytes": rss,
+    }))
+}
+
+/// Runs every measurement on the component at `wasm`; returns the report.
+pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
+    let limits = Limits::default();
+    let wasm_bytes =
+        std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+
+    // 1. Load: compiling, and mapping a precompiled artifact.
+    let engine = Engine::new(&engine_config(Allocation::OnDemand, &limits))?;
+    let mut compiles = Vec::new();
+    for _ in 0..plan.compiles {
+        let started = Instant::now();
+        Component::new(&engine, &wasm_bytes).map_err(anyhow::Error::from)?;
+        compiles.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let dir = std::env::temp_dir().join(format!("host-harness-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cwasm = dir.join("whatsapp_connector.cwasm");
+    let cwasm_bytes = precompile(wasm, &cwasm)?;
+    let mut loads = Vec::new();
+    for _ in 0..plan.runs * 3 {
+        let started = Instant::now();
+        // SAFETY: the artifact was just made by `precompile` for this engine's config.
+        unsafe { Component::deserialize_file(&engine, &cwasm) }.map_err(anyhow::Error::from)?;
+        loads.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+
+    let pooled = Connector::load_with(&cwasm, limits, Allocation::default())?;
+    let on_demand = Connector::load_with(&cwasm, limits, Allocation::OnDemand)?;
+    let one = post(webhook_with_messages(1, "bench"));
+    let hundred = post(webhook_with_messages(100, "batch"));
+    let (properties, secrets) = (no_filter(), secrets());
+
+    // 2. Trigger, a fresh instance per call.
+    let fresh_one = per_call(plan, || async {
+        expect_events(pooled.handle_webhook(&one, &properties, &secrets).await, 1).await
+    })
+    .await?;
+    let fresh_hundred = per_call(plan, || async {
+        expect_events(
+            pooled.handle_webhook(&hundred, &properties, &secrets).await,
+            100,
+        )
+        .await
+    })
+    .await?;
+    let fresh_one_on_demand = per_call(plan, || async {
+        expect_events(
+            on_demand.handle_webhook(&one, &properties, &secrets).await,
+            1,
+        )
+        .await
+    })
+    .await?;
+    let instantiate_only = per_call(plan, || async { pooled.instance().await.map(drop) }).await?;
+
+    // 3. Trigger, one instance reused.
+    let instance = Arc::new(tokio::sync::Mutex::new(pooled.instance().await?));
+    let reused_one = per_call(plan, || async {
+        let mut instance = instance.lock().await;
+        expect_events(
+            instance.handle_webhook(&one, &properties, &secrets).await,
+            1,
+        )
+        .await
+    })
+    .await?;
+    let memory_after_one = instance.lock().await.peak_memory();
+    let mut batch_instance = pooled.instance().await?;
+    expect_events(
+        batch_instance
+            .handle_webhook(&hundred, &properties, &secrets)
+            .await,
+        100,
+    )
+    .await?;
+    let memory_after_hundred = batch_instance.peak_memory();
+
+    // 4. The same logic, native.
+    let native = |request: &WebhookRequest, n: usize| {
+        let request = trigger::WebhookRequest {
+            method: &request.method,
+            headers: &request.headers,
+            query: &request.query,
+            body: &request.body,
+        };
+        let secrets = Secrets {
+            app_secret: Some(APP_SECRET),
+            verify_token: None,
+        };
+        match trigger::handle(request, None, secrets) {
+            Ok(trigger::Outcome::Events(events)) if events.len() == n => Ok(()),
+            other => Err(anyhow::anyhow!("native: {other:?}")),
+        }
+    };
+    let native_one = per_call(plan, || async { native(&one, 1) }).await?;
+    let native_hundred = per_call(plan, || async { native(&hundred, 100) }).await?;
+
+    // 5. Send Message with the built-in stub, a fresh instance per call.
+    let connection = Connection {
+        system_user_access_token: "bench-token".into(),
+        phone_number_id: demo::STUB_PHONE_NUMBER_ID.into(),
+        ..Connection::default()
+    };
+    let input = SendInput {
+        message: "Your order has shipped.".into(),
+        send_message_to: "+1 555 010 1234".into(),
+    };
+    let send = per_call(plan, || async {
+        match pooled.send(&connection, &input).await? {
+            Ok(output) if output.messages.len() == 1 => Ok(()),
+            other => Err(anyhow::anyhow!("send: {other:?}")),
+        }
+    })
+    .await?;
+
+    // 6. serve under load.
+    let load = serve_load(&pooled, plan).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ratio = reused_one / native_one;
+    let compile_ms = median(compiles);
+    let load_ms = median(loads);
+    let rps = load["requests_per_second"].as_f64().unwrap_or_default();
+    let p99_ms = load["latency_p99_us"].as_f64().unwrap_or_default() / 1e3;
+    let target = |value: f64, at_most: f64, unit: &str| json!({"value": value, "target": at_most, "unit": unit, "met": value <= at_most});
+    Ok(json!({
+        "machine": machine(),
+        "plan": {"runs": plan.runs, "calls_per_run": plan.calls},
+        "load": {
+            "compile_ms": compile_ms,
+            "precompiled_load_ms": load_ms,
+        },
+        "trigger": {
+            "fresh_instance_one_message_us": fresh_one,
+            "fresh_instance_100_messages_us_per_message": fresh_hundred / 100.0,
+            "fresh_instance_one_message_on_demand_allocator_us": fresh_one_on_demand,
+            "instantiate_only_us": instantiate_only,
+            "reused_instance_one_message_us": reused_one,
+            "native_one_message_us": native_one,
+            "native_100_messages_us_per_message": native_hundred / 100.0,
+            "reused_over_native": ratio,
+        },
+        "send_message": {
+            "fresh_instance_stub_us": send,
+        },
+        "serve": load,
+        "sizes": {
+            "wasm_bytes": wasm_bytes.len(),
+            "cwasm_bytes": cwasm_bytes,
+            "linear_memory_after_one_message_pages": memory_after_one / 65536,
+            "linear_memory_after_100_messages_pages": memory_after_hundred / 65536,
+        },
+        "targets": {
+            "trigger_fresh_one_message_us": target(fresh_one, 10.0, "µs"),
+            "trigger_fresh_100_messages_us_per_message": target(fresh_hundred / 100.0, 2.0, "µs"),
+            "reused_over_native": target(ratio, 2.0, "×"),
+            "send_fresh_stub_us": target(send, 40.0, "µs"),
+            "precompiled_load_ms": target(load_ms, 2.0, "ms"),
+            "serve_p99_ms": target(p99_ms, 5.0, "ms"),
+            "serve_requests_per_second_min": {"value": rps, "target": 10_000, "unit": "req/s", "met": rps >= 10_000.0},
+            "wasm_bytes": target(wasm_bytes.len() as f64, 200_000.0, "bytes"),
+        },
+    }))
+}
+
+/// The report as a table.
+pub fn table(report: &Value) -> String {
+    let mut out = String::new();
+    let m = &report["machine"];
+    out.push_str(&format!(
+        "host-harness bench: {} ({} cores, {}, {} build), median of {} runs × {} calls\n\n",
+        m["cpu"].as_str().unwrap_or_default(),
+        m["cores"],
+        m["os"].as_str().unwrap_or_default(),
+        m["build"].as_str().unwrap_or_default(),
+        report["plan"]["runs"],
+        report["plan"]["calls_per_run"],
+    ));
+    let rows: [(&str, &str, &str, &str); 20] = [
+        ("load", "compile_ms", "compile the .wasm", "ms"),
+        (
+            "load",
+            "precompiled_load_ms",
+            "load a precompiled .cwasm",
+            "ms",
+        ),
+        (
+            "trigger",
+            "fresh_instance_one_message_us",
+            "trigger, fresh instance, 1-message webhook",
+            "µs",
+        ),
+        (
+            "trigger",
+            "fresh_instance_100_messages_us_per_message",
+            "trigger, fresh instance, 100-message webhook, per message",
+            "µs",
+        ),
+        (
+            "trigger",
+            "fresh_instance_one_message_on_demand_allocator_us",
+            "  (same, without the pooling allocator)",
+            "µs",
+        ),
+        (
+            "trigger",
+            "instantiate_only_us",
+            "  (of which: a fresh store + instance)",
+            "µs",
+        ),
+        (
+            "trigger",
+            "reused_instance_one_message_us",
+            "trigger, reused instance, 1-message webhook",
+            "µs",
+        ),
+        (
+            "trigger",
+            "native_one_message_us",
+            "the same logic native, 1-message webhook",
+            "µs",
+        ),
+        (
+            "trigger",
+            "native_100_messages_us_per_message",
+            "the same logic native, 100 messages, per message",
+            "µs",
+        ),
+        (
+            "trigger",
+            "reused_over_native",
+            "reused instance / native",
+            "×",
+        ),
+        (
+            "send_message",
+            "fresh_instance_stub_us",
+            "send message, stub Graph API, fresh instance",
+            "µs",
+        ),
+        (
+            "serve",
+            "requests_per_second",
+            "serve: signed POSTs per second",
+            "req/s",
+        ),
+        ("serve", "latency_p50_us", "serve: latency p50", "µs"),
+        ("serve", "latency_p99_us", "serve: latency p99", "µs"),
+        ("serve", "events_lost", "serve: events lost", ""),
+        (
+            "serve",
+            "peak_rss_bytes",
+            "serve: peak RSS of the harness",
+            "bytes",
+        ),
+        ("sizes", "wasm_bytes", ".wasm size", "bytes"),
+        ("sizes", "cwasm_bytes", ".cwasm size", "bytes"),
+        (
+            "sizes",
+            "linear_memory_after_one_message_pages",
+            "guest linear memory after a call",
+            "pages",
+        ),
+        (
+            "sizes",
+            "linear_memory_after_100_messages_pages",
+            "guest linear memory after a 100-message call",
+            "pages",
+        ),
+    ];
+    for (section, key, label, unit) in rows {
+        let value = &report[section][key];
+        let shown = match value.as_f64() {
+            Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
+            Some(v) if v < 10.0 => format!("{v:.2}"),
+            Some(v) => format!("{v:.1}"),
+            None => value.to_string(),
+        };
+        out.push_str(&format!("{label:<58} {shown:>12} {unit}\n"));
+    }
+    out.push_str("\ntargets:\n");
+    if let Some(targets) = report["targets"].as_object() {
+        for (name, t) in targets {
+            let met = if t["met"].as_bool() == Some(true) {
+                "met"
+            } else {
+                "MISSED"
+            };
+            out.push_str(&format!(
+                "  {name:<44} {:>12.2} (target {} {}) {met}\n",
+                t["value"].as_f64().unwrap_or_default(),
+                t["target"],
+                t["unit"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
