@@ -39,6 +39,8 @@ fn every_subcommand_has_help() {
         "serve",
         "enable",
         "disable",
+        "bench",
+        "precompile",
     ] {
         let output = run(&[sub, "--help"]);
         assert!(output.status.success(), "{sub} --help");
@@ -355,4 +357,77 @@ async fn serve_applies_the_sender_filter_and_body_cap() {
         fresh.request("POST", "/", &[], huge).await.unwrap().status,
         413
     );
+}
+
+#[test]
+fn bench_quick_runs_every_measurement() {
+    let output = run(&["bench", "--quick", "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = stdout_json(&output);
+    for (section, key) in [
+        ("load", "compile_ms"),
+        ("load", "precompiled_load_ms"),
+        ("trigger", "fresh_instance_one_message_us"),
+        ("trigger", "fresh_instance_100_messages_us_per_message"),
+        ("trigger", "reused_instance_one_message_us"),
+        ("trigger", "native_one_message_us"),
+        ("trigger", "reused_over_native"),
+        ("send_message", "fresh_instance_stub_us"),
+        ("serve", "requests_per_second"),
+        ("serve", "latency_p99_us"),
+        ("sizes", "linear_memory_after_one_message_pages"),
+    ] {
+        let value = report[section][key].as_f64();
+        assert!(value.is_some_and(|v| v > 0.0), "{section}.{key}: {value:?}");
+    }
+    let serve = &report["serve"];
+    assert_eq!(serve["events_written"], serve["messages_sent"]);
+    assert_eq!(serve["events_lost"], 0);
+    assert_eq!(
+        report["sizes"]["wasm_bytes"],
+        std::fs::metadata(host_harness::COMPONENT_PATH)
+            .unwrap()
+            .len()
+    );
+    assert_eq!(report["targets"].as_object().unwrap().len(), 8);
+}
+
+#[test]
+fn a_precompiled_component_loads_and_runs() {
+    let dir = scratch_dir("precompile");
+    let cwasm = dir.join("whatsapp_connector.cwasm");
+    let cwasm_arg = cwasm.to_str().unwrap();
+    let output = run(&["precompile", host_harness::COMPONENT_PATH, cwasm_arg]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout_json(&output)["bytes"],
+        std::fs::metadata(&cwasm).unwrap().len()
+    );
+    let events = run(&[
+        "--component",
+        cwasm_arg,
+        "trigger",
+        "--payload",
+        &fixture("two_messages.json"),
+    ]);
+    assert!(
+        events.status.success(),
+        "{}",
+        String::from_utf8_lossy(&events.stderr)
+    );
+    assert_eq!(stdout_json(&events).as_array().unwrap().len(), 2);
+    // Garbage that claims to be neither is refused with a host error, exit 3.
+    std::fs::write(&cwasm, b"not a component").unwrap();
+    let refused = run(&["--component", cwasm_arg, "demo"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert_eq!(stderr_error(&refused)["kind"], "host");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
