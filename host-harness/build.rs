@@ -21,6 +21,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "host-harness/test-programs",
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

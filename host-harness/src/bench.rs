@@ -364,6 +364,27 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         .await
     })
     .await?;
+    // The same without a signature to check: how much of the call is HMAC-SHA256, which
+    // the native build runs with the CPU's SHA instructions and the guest cannot.
+    let unsigned = WebhookRequest {
+        headers: Vec::new(),
+        ..one.clone()
+    };
+    let no_secrets = WebhookSecrets {
+        app_secret: None,
+        verify_token: None,
+    };
+    let reused_unsigned = per_call(plan, || async {
+        let mut instance = instance.lock().await;
+        expect_events(
+            instance
+                .handle_webhook(&unsigned, &properties, &no_secrets)
+                .await,
+            1,
+        )
+        .await
+    })
+    .await?;
     let memory_after_one = instance.lock().await.peak_memory();
     let mut batch_instance = pooled.instance().await?;
     expect_events(
@@ -377,6 +398,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
 
     // 4. The same logic, native.
     let native = |request: &WebhookRequest, n: usize| {
+        let signed = !request.headers.is_empty();
         let request = trigger::WebhookRequest {
             method: &request.method,
             headers: &request.headers,
@@ -384,7 +406,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             body: &request.body,
         };
         let secrets = Secrets {
-            app_secret: Some(APP_SECRET),
+            app_secret: signed.then_some(APP_SECRET),
             verify_token: None,
         };
         match trigger::handle(request, None, secrets) {
@@ -394,6 +416,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     };
     let native_one = per_call(plan, || async { native(&one, 1) }).await?;
     let native_hundred = per_call(plan, || async { native(&hundred, 100) }).await?;
+    let native_unsigned = per_call(plan, || async { native(&unsigned, 1) }).await?;
 
     // 5. Send Message with the built-in stub, a fresh instance per call.
     let connection = Connection {
@@ -439,6 +462,9 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             "native_one_message_us": native_one,
             "native_100_messages_us_per_message": native_hundred / 100.0,
             "reused_over_native": ratio,
+            "reused_instance_unsigned_us": reused_unsigned,
+            "native_unsigned_us": native_unsigned,
+            "reused_over_native_unsigned": reused_unsigned / native_unsigned,
         },
         "send_message": {
             "fresh_instance_stub_us": send,
@@ -476,7 +502,7 @@ pub fn table(report: &Value) -> String {
         report["plan"]["runs"],
         report["plan"]["calls_per_run"],
     ));
-    let rows: [(&str, &str, &str, &str); 20] = [
+    let rows: [(&str, &str, &str, &str); 23] = [
         ("load", "compile_ms", "compile the .wasm", "ms"),
         (
             "load",
@@ -530,6 +556,24 @@ pub fn table(report: &Value) -> String {
             "trigger",
             "reused_over_native",
             "reused instance / native",
+            "×",
+        ),
+        (
+            "trigger",
+            "reused_instance_unsigned_us",
+            "  (reused, no signature to check)",
+            "µs",
+        ),
+        (
+            "trigger",
+            "native_unsigned_us",
+            "  (native, no signature to check)",
+            "µs",
+        ),
+        (
+            "trigger",
+            "reused_over_native_unsigned",
+            "  (reused / native, no signature)",
             "×",
         ),
         (

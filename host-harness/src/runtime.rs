@@ -90,6 +90,10 @@ impl WasiHttpView for HostState {
     }
 }
 
+/// Bytes of each pooled memory and table kept mapped between instances: the component's
+/// stack, data and the heap a call uses fit inside.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// How the engine allocates instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocation {
@@ -131,7 +135,11 @@ pub fn engine_config(allocation: Allocation, limits: &Limits) -> Config {
             .total_memories(instances * 2)
             .total_tables(instances * 8)
             .total_stacks(instances)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // A reused slot is reset by zeroing what was used, not by unmapping it, up to
+            // these sizes: the next instance then takes no page faults there.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
