@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             // The fast path and the describing slow path agree that this parses.
-            assert_eq!(webhook::events(body, digits.as_deref()).map(|e| e.len()), Ok(events.len()));
+            assert_eq!(
+                webhook::events(body, digits.as_deref()).map(|e| e.len()),
+                Ok(events.len())
+            );
         }
         Ok(Outcome::Respond { .. }) => panic!("a POST is never answered directly"),
         Err(error) => assert!(!format!("{error:?}").is_empty()),
