@@ -33,8 +33,9 @@ pub const MAX_CALLBACK_URL_CHARS: usize = 200;
 pub const VERIFY_TOKEN_BYTES: usize = 24;
 
 /// What `enable` hands the workflow host to store, and what `disable` and the webhook
-/// handler get back. `Debug` never shows the verify token.
-#[derive(Clone, PartialEq, Eq)]
+/// handler get back; its JSON form is what a host stores. `Debug` and
+/// [`Registration::redacted`] never show the verify token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     pub phone_number_id: String,
     pub callback_url: String,
@@ -51,6 +52,18 @@ impl std::fmt::Debug for Registration {
             .field("verify_token", &"[redacted]")
             .field("created_at", &self.created_at)
             .finish()
+    }
+}
+
+impl Registration {
+    /// The JSON form without the verify token: what may be shown to an operator.
+    pub fn redacted(&self) -> serde_json::Value {
+        serde_json::json!({
+            "phone_number_id": self.phone_number_id,
+            "callback_url": self.callback_url,
+            "verify_token": "[redacted]",
+            "created_at": self.created_at,
+        })
     }
 }
 

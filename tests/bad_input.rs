@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use common::{TOKEN, connection, connector, fixture, input, post};
 use host_harness::bindings::{ConnectorError, Outcome, Properties, WebhookRequest, WebhookSecrets};
 use host_harness::loopback::Client;
-use host_harness::serve::{self, ServeOptions, ServeStats};
+use host_harness::serve::{Running, ServeOptions};
 use host_harness::{Connection, Outbound, StubResponse, json, sign_webhook};
 use serde_json::json;
 
@@ -411,32 +411,19 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
     };
     // `serve` on the same component, events into a buffer.
     let sink = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let stats = Arc::new(ServeStats::default());
     let options = ServeOptions {
-        properties: Properties {
-            sender_number: None,
-        },
-        secrets: secrets.clone(),
-        max_body: serve::DEFAULT_MAX_BODY,
-        read_timeout: serve::DEFAULT_READ_TIMEOUT,
-        max_concurrency: serve::DEFAULT_MAX_CONCURRENCY,
-        dedup_window: serve::DEFAULT_DEDUP_WINDOW,
         access_log: false,
-        registration: None,
+        ..ServeOptions::new(
+            Properties {
+                sender_number: None,
+            },
+            secrets.clone(),
+        )
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve::serve(
-        harness.clone(),
-        listener,
-        options,
-        sink.clone(),
-        stats.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = Running::start(harness.clone(), options, sink.clone(), Arc::default())
+        .await
+        .unwrap();
+    let address = server.address;
 
     let cases = catalogue();
     assert!(cases.len() >= 30, "the catalogue has {} cases", cases.len());
@@ -554,6 +541,5 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
             .count(),
         1
     );
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }

@@ -20,7 +20,7 @@ use whatsapp_connector::trigger::{self, Secrets};
 use crate::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
 use crate::loopback::Client;
 use crate::runtime::{Allocation, Connection, Connector, Limits, engine_config, precompile};
-use crate::serve::{self, ServeOptions, ServeStats};
+use crate::serve::{self, Running, ServeOptions};
 use crate::{demo, sign_webhook};
 
 /// How much to measure.
@@ -202,32 +202,14 @@ impl Write for LineCounter {
 
 /// Item 6: `serve` over loopback with signed POSTs from concurrent keep-alive clients.
 async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
     let written = Arc::new(AtomicU64::new(0));
     let sink: serve::EventSink = Arc::new(Mutex::new(LineCounter(written.clone())));
-    let stats = Arc::new(ServeStats::default());
     let options = ServeOptions {
-        properties: no_filter(),
-        secrets: secrets(),
-        max_body: serve::DEFAULT_MAX_BODY,
-        read_timeout: serve::DEFAULT_READ_TIMEOUT,
-        max_concurrency: serve::DEFAULT_MAX_CONCURRENCY,
-        dedup_window: serve::DEFAULT_DEDUP_WINDOW,
         access_log: false,
-        registration: None,
+        ..ServeOptions::new(no_filter(), secrets())
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve::serve(
-        connector.clone(),
-        listener,
-        options,
-        sink,
-        stats.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = Running::start(connector.clone(), options, sink, Arc::default()).await?;
+    let address = server.address;
     // Every request a distinct message, signed, made before the clock starts.
     let requests: Vec<Vec<(Vec<u8>, String)>> = (0..plan.clients)
         .map(|c| {
@@ -275,8 +257,7 @@ async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> 
     }
     let elapsed = started.elapsed();
     let rss = peak_rss();
-    let _ = stop.send(());
-    server.await??;
+    server.stop().await?;
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     let sent = (plan.clients * plan.requests_per_client) as u64;

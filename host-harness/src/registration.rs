@@ -9,41 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::bindings::{self, Outcome, Properties, WebhookRequest, WebhookSecrets};
 use crate::runtime::Connector;
 use crate::stub_graph::Callback;
 
-/// The WIT `registration` record, in the JSON form a host stores.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    pub phone_number_id: String,
-    pub callback_url: String,
-    pub verify_token: String,
-    /// Unix seconds.
-    pub created_at: u64,
-}
+pub use whatsapp_connector::registration::Registration;
 
-impl std::fmt::Debug for Registration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Registration({})", self.redacted())
-    }
-}
-
-impl Registration {
-    /// What may be shown to an operator: everything but the verify token.
-    pub fn redacted(&self) -> Value {
-        json!({
-            "phone_number_id": self.phone_number_id,
-            "callback_url": self.callback_url,
-            "verify_token": "[redacted]",
-            "created_at": self.created_at,
-        })
-    }
-
-    pub(crate) fn from_wit(r: bindings::Registration) -> Self {
+impl From<bindings::Registration> for Registration {
+    fn from(r: bindings::Registration) -> Self {
         Self {
             phone_number_id: r.phone_number_id,
             callback_url: r.callback_url,
@@ -51,13 +25,15 @@ impl Registration {
             created_at: r.created_at,
         }
     }
+}
 
-    pub(crate) fn to_wit(&self) -> bindings::Registration {
-        bindings::Registration {
-            phone_number_id: self.phone_number_id.clone(),
-            callback_url: self.callback_url.clone(),
-            verify_token: self.verify_token.clone(),
-            created_at: self.created_at,
+impl From<&Registration> for bindings::Registration {
+    fn from(r: &Registration) -> Self {
+        Self {
+            phone_number_id: r.phone_number_id.clone(),
+            callback_url: r.callback_url.clone(),
+            verify_token: r.verify_token.clone(),
+            created_at: r.created_at,
         }
     }
 }

@@ -442,7 +442,7 @@ impl Instance {
             .await;
         Ok(result
             .map_err(|e| self.stopped(e))?
-            .map(Registration::from_wit))
+            .map(Registration::from))
     }
 
     /// Switching the trigger on, step 2.
@@ -454,7 +454,7 @@ impl Instance {
         let (store, bindings) = self.next_call();
         let result = bindings
             .whatsapp_connector_message_received()
-            .call_enable(store, &connection.to_wit(), &registration.to_wit())
+            .call_enable(store, &connection.to_wit(), &registration.into())
             .await;
         result.map_err(|e| self.stopped(e))
     }
@@ -468,7 +468,7 @@ impl Instance {
         let (store, bindings) = self.next_call();
         let result = bindings
             .whatsapp_connector_message_received()
-            .call_disable(store, &connection.to_wit(), &registration.to_wit())
+            .call_disable(store, &connection.to_wit(), &registration.into())
             .await;
         result.map_err(|e| self.stopped(e))
     }

@@ -63,6 +63,22 @@ pub struct ServeOptions {
     pub registration: Option<RegistrationStore>,
 }
 
+impl ServeOptions {
+    /// What `host-harness serve` runs with by default, for these properties and secrets.
+    pub fn new(properties: Properties, secrets: WebhookSecrets) -> Self {
+        Self {
+            properties,
+            secrets,
+            max_body: DEFAULT_MAX_BODY,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
+            access_log: true,
+            registration: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
@@ -203,6 +219,42 @@ pub async fn serve(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A [`serve`] on a free port of 127.0.0.1, in this runtime: for tests and the benchmark.
+pub struct Running {
+    pub address: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts serving.
+    pub async fn start(
+        connector: Connector,
+        options: ServeOptions,
+        sink: EventSink,
+        stats: Arc<ServeStats>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(serve(connector, listener, options, sink, stats, shutdown));
+        Ok(Self {
+            address,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await?
+    }
 }
 
 fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

@@ -231,21 +231,15 @@ fn debug_redacts_every_secret() {
         verify_token: VERIFY_TOKEN.into(),
         created_at: 0,
     };
-    let options = ServeOptions {
-        properties: host_harness::bindings::Properties {
+    let options = ServeOptions::new(
+        host_harness::bindings::Properties {
             sender_number: None,
         },
-        secrets: WebhookSecrets {
+        WebhookSecrets {
             app_secret: Some(APP_SECRET.into()),
             verify_token: Some(VERIFY_TOKEN.into()),
         },
-        max_body: 1,
-        read_timeout: std::time::Duration::from_secs(1),
-        max_concurrency: 1,
-        dedup_window: 1,
-        access_log: true,
-        registration: None,
-    };
+    );
     let request = host_harness::RecordedRequest {
         method: "GET".into(),
         url: "https://graph.facebook.com/v24.0/1".into(),
