@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::outbound::{RecordedRequest, StubResponse};
+use crate::outbound::{RecordedRequest, StubResponse, header_list};
 
 type Handler =
     dyn Fn(RecordedRequest) -> Pin<Box<dyn Future<Output = StubResponse> + Send>> + Send + Sync;
@@ -109,10 +109,20 @@ impl Drop for GraphServer {
 #[derive(Debug, Clone)]
 pub struct ClientResponse {
     pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl ClientResponse {
+    /// The first value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -158,7 +168,12 @@ impl Client {
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status().as_u16();
+        let headers = header_list(response.headers());
         let body = response.into_body().collect().await?.to_bytes().to_vec();
-        Ok(ClientResponse { status, body })
+        Ok(ClientResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }

@@ -4,6 +4,7 @@
 //! connection is made, so a component run by the harness never reaches the internet.
 //! Answers are bounded in time and size by [`OutboundLimits`].
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -140,11 +141,14 @@ pub enum Route {
     Redirect(http::Uri),
 }
 
+/// Requests the journal keeps, newest last: enough to inspect, bounded for long runs.
+pub const JOURNAL_CAPACITY: usize = 1_000;
+
 /// An outbound policy and the journal of what the component asked for.
 #[derive(Clone)]
 pub struct Outbound {
     route: Route,
-    journal: Arc<Mutex<Vec<RecordedRequest>>>,
+    journal: Arc<Mutex<VecDeque<RecordedRequest>>>,
 }
 
 impl Outbound {
@@ -192,9 +196,18 @@ impl Outbound {
         Ok(Self::new(Route::Redirect(uri)))
     }
 
-    /// Every request the component made (or tried to make) so far.
+    fn record(&self, request: RecordedRequest) {
+        let mut journal = self.journal.lock().unwrap();
+        if journal.len() == JOURNAL_CAPACITY {
+            journal.pop_front();
+        }
+        journal.push_back(request);
+    }
+
+    /// The requests the component made (or tried to make), the last
+    /// [`JOURNAL_CAPACITY`] of them.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.journal.lock().unwrap().clone()
+        self.journal.lock().unwrap().iter().cloned().collect()
     }
 
     pub(crate) fn hooks(&self, limits: OutboundLimits) -> OutboundHooks {
@@ -287,7 +300,7 @@ impl WasiHttpHooks for OutboundHooks {
             let allowed = Outbound::allows(&parts.uri);
             let body = body.collect().await?.to_bytes();
             let recorded = RecordedRequest::from_parts(&parts, body.to_vec());
-            outbound.journal.lock().unwrap().push(recorded.clone());
+            outbound.record(recorded.clone());
             if !allowed {
                 return Err(Error::HttpRequestDenied);
             }

@@ -440,9 +440,7 @@ impl Instance {
             .whatsapp_connector_message_received()
             .call_new_registration(store, &connection.to_wit(), properties, webhook_url)
             .await;
-        Ok(result
-            .map_err(|e| self.stopped(e))?
-            .map(Registration::from))
+        Ok(result.map_err(|e| self.stopped(e))?.map(Registration::from))
     }
 
     /// Switching the trigger on, step 2.

@@ -260,10 +260,12 @@ impl Running {
 fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        content_type.parse().expect("static content type"),
-    );
+    // The handshake's content type comes from the component: never trust it to be valid.
+    let content_type = hyper::header::HeaderValue::from_str(content_type)
+        .unwrap_or(hyper::header::HeaderValue::from_static("text/plain"));
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, content_type);
     response
 }
 
@@ -281,8 +283,10 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
+    let logged = shared
+        .options
+        .access_log
+        .then(|| (request.method().clone(), request.uri().path().to_owned()));
     let (response, note) = respond(shared, request).await;
     let stats = &shared.stats;
     stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +294,7 @@ async fn handle(
         stats.refused.fetch_add(1, Ordering::Relaxed);
     }
     // One line per request; the query (it holds the verify token) is never logged.
-    if shared.options.access_log {
+    if let Some((method, path)) = logged {
         eprintln!(
             "serve: {peer} {method} {path} {} {note} {:.1}ms",
             response.status().as_u16(),

@@ -164,4 +164,15 @@ async fn a_component_stopped_at_its_deadline_does_not_stop_serve() {
         .await
         .unwrap();
     assert_eq!(fine.status, 200);
+    // A handshake answer whose content type would inject a header is sent as text/plain.
+    let handshake = client
+        .request("GET", "/webhook", &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        (handshake.status, handshake.text().as_str()),
+        (200, "challenge")
+    );
+    assert_eq!(handshake.header("content-type"), Some("text/plain"));
+    assert_eq!(handshake.header("set-cookie"), None);
 }

@@ -104,6 +104,16 @@ impl wit_trigger::Guest for Misbehaving {
         _properties: wit_trigger::Properties,
         _secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
+        if request.method == "GET" {
+            // A response no HTTP server can send as is: the host must not trust it.
+            return Ok(wit_trigger::Outcome::Respond(
+                wit_trigger::WebhookResponse {
+                    status: 200,
+                    content_type: "text/plain\r\nSet-Cookie: injected=1".into(),
+                    body: "challenge".into(),
+                },
+            ));
+        }
         let command = String::from_utf8_lossy(&request.body);
         misbehave(&command)
             .map_err(|_| wit_trigger::WebhookError::InvalidPayload("fetch failed".into()))?;

@@ -11,6 +11,8 @@
 //!   `send` reports what happened as a `transport` error;
 //! - anything else: behaves (`send` answers an empty output, `handle-request` no events).
 //!
+//! A GET to `handle-request` answers the handshake with a content type that holds CR/LF.
+//!
 //! Built only for `wasm32`; on the host this crate is empty.
 
 #[cfg(target_arch = "wasm32")]
