@@ -143,7 +143,7 @@ fn no_filter() -> Properties {
     }
 }
 
-async fn expect_events(
+fn expect_events(
     outcome: anyhow::Result<Result<Outcome, crate::bindings::WebhookError>>,
     n: usize,
 ) -> anyhow::Result<()> {
@@ -313,7 +313,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
 
     // 2. Trigger, a fresh instance per call.
     let fresh_one = per_call(plan, || async {
-        expect_events(pooled.handle_webhook(&one, &properties, &secrets).await, 1).await
+        expect_events(pooled.handle_webhook(&one, &properties, &secrets).await, 1)
     })
     .await?;
     let fresh_hundred = per_call(plan, || async {
@@ -321,7 +321,6 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             pooled.handle_webhook(&hundred, &properties, &secrets).await,
             100,
         )
-        .await
     })
     .await?;
     let fresh_one_on_demand = per_call(plan, || async {
@@ -329,7 +328,6 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             on_demand.handle_webhook(&one, &properties, &secrets).await,
             1,
         )
-        .await
     })
     .await?;
     let instantiate_only = per_call(plan, || async { pooled.instance().await.map(drop) }).await?;
@@ -342,7 +340,6 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             instance.handle_webhook(&one, &properties, &secrets).await,
             1,
         )
-        .await
     })
     .await?;
     // The same without a signature to check: how much of the call is HMAC-SHA256, which
@@ -363,7 +360,6 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
                 .await,
             1,
         )
-        .await
     })
     .await?;
     let memory_after_one = instance.lock().await.peak_memory();
@@ -373,8 +369,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             .handle_webhook(&hundred, &properties, &secrets)
             .await,
         100,
-    )
-    .await?;
+    )?;
     let memory_after_hundred = batch_instance.peak_memory();
 
     // 4. The same logic, native.

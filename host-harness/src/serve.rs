@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::bindings::{Outcome, Properties, WebhookRequest, WebhookSecrets};
 use crate::json;
+use crate::outbound::header_list;
 use crate::registration::RegistrationStore;
 use crate::runtime::Connector;
 
@@ -356,16 +357,7 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
     };
     let webhook_request = WebhookRequest {
         method: parts.method.to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: header_list(&parts.headers),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         body: body.to_vec(),
     };

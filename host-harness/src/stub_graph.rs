@@ -61,9 +61,8 @@ impl StubGraph {
     /// Answers one request like the Graph API would.
     pub async fn answer(&self, request: &RecordedRequest) -> StubResponse {
         let (phone_number_id, query) = match route(request) {
-            Ok(Route::Answered(answer)) => return answer,
-            Ok(Route::PhoneNumber { id, query }) => (id, query),
-            Err(error) => return error,
+            Route::Answered(answer) => return answer,
+            Route::PhoneNumber { id, query } => (id, query),
         };
         match request.method.as_str() {
             "GET" if query.contains("webhook_configuration") => {
@@ -172,13 +171,13 @@ pub fn graph_error(status: u16, code: i64, kind: &str, message: &str) -> StubRes
 }
 
 /// Checks the token and the version; answers what needs no state.
-fn route(request: &RecordedRequest) -> Result<Route, StubResponse> {
+fn route(request: &RecordedRequest) -> Route {
     let token = request
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if token.is_empty() {
-        return Err(graph_error(
+        return Route::Answered(graph_error(
             401,
             190,
             "OAuthException",
@@ -187,7 +186,7 @@ fn route(request: &RecordedRequest) -> Result<Route, StubResponse> {
     }
     let prefix = format!("/{GRAPH_VERSION}/");
     let Some(rest) = request.path_and_query.strip_prefix(&prefix) else {
-        return Err(graph_error(
+        return Route::Answered(graph_error(
             400,
             2635,
             "OAuthException",
@@ -197,18 +196,16 @@ fn route(request: &RecordedRequest) -> Result<Route, StubResponse> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let segments: Vec<&str> = path.split('/').collect();
     match (request.method.as_str(), segments.as_slice()) {
-        ("POST", [_phone_number_id, "messages"]) => {
-            Ok(Route::Answered(send_message(&request.body)))
-        }
-        ("GET", [id]) if query.starts_with("fields=") => Ok(Route::PhoneNumber {
+        ("POST", [_phone_number_id, "messages"]) => Route::Answered(send_message(&request.body)),
+        ("GET", [id]) if query.starts_with("fields=") => Route::PhoneNumber {
             id: (*id).to_owned(),
             query: query.to_owned(),
-        }),
-        ("POST", [id]) => Ok(Route::PhoneNumber {
+        },
+        ("POST", [id]) => Route::PhoneNumber {
             id: (*id).to_owned(),
             query: String::new(),
-        }),
-        _ => Err(unsupported()),
+        },
+        _ => Route::Answered(unsupported()),
     }
 }
 
