@@ -77,6 +77,7 @@ fn to_wit_graph_error(e: graph::GraphError) -> wit_connection::GraphError {
         details: e.details,
         fbtrace_id: e.fbtrace_id,
         retryable: e.retryable,
+        hint: e.hint,
     }
 }
 
@@ -152,6 +153,7 @@ impl wit_send::Guest for Connector {
                 .map(|c| wit_send::Contact {
                     input: c.input,
                     wa_id: c.wa_id,
+                    user_id: c.user_id,
                 })
                 .collect(),
             messages: output
@@ -285,33 +287,57 @@ impl wit_trigger::Guest for Connector {
 }
 
 fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
-    let m = event.message;
+    let webhook::Event {
+        object,
+        entry,
+        dedup_key,
+    } = event;
+    let webhook::Change {
+        value,
+        contacts,
+        messages: m,
+    } = entry.changes;
+    let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
     wit_trigger::Event {
-        dedup_key: m.id.clone(),
-        object: event.object,
+        object,
+        dedup_key,
         entry: wit_trigger::Entry {
-            id: event.entry_id,
+            id: entry.id,
             changes: wit_trigger::Change {
                 value: wit_trigger::Value {
-                    messaging_product: event.messaging_product,
-                    metadata: wit_trigger::Metadata {
-                        display_phone_number: event.display_phone_number,
-                        phone_number_id: event.phone_number_id,
-                    },
+                    messaging_product: value.messaging_product,
+                    metadata: value.metadata.map(|m| wit_trigger::Metadata {
+                        display_phone_number: m.display_phone_number,
+                        phone_number_id: m.phone_number_id,
+                    }),
                 },
-                contacts: event.contact.map(|c| wit_trigger::Contact {
+                contacts: contacts.map(|c| wit_trigger::Contact {
                     profile_name: c.profile_name,
+                    username: c.username,
                     wa_id: c.wa_id,
+                    user_id: c.user_id,
+                    parent_user_id: c.parent_user_id,
                 }),
                 messages: wit_trigger::Message {
                     from: m.from,
+                    from_user_id: m.from_user_id,
+                    from_parent_user_id: m.from_parent_user_id,
                     id: m.id,
                     timestamp: m.timestamp,
                     type_: m.kind,
                     text: m.text.map(|body| wit_trigger::Text { body }),
-                    context: m.context,
-                    content: m.content,
-                    errors: m.errors,
+                    context: json(m.context),
+                    content: json(m.content),
+                    errors: json(m.errors),
+                    others: m
+                        .others
+                        .into_iter()
+                        .map(|(name, value)| wit_trigger::JsonMember {
+                            name,
+                            json: value.into_string(),
+                        })
+                        .collect(),
+                    raw: json(m.raw),
                 },
             },
         },

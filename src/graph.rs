@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 /// The only host the component talks to.
 pub const GRAPH_HOST: &str = "graph.facebook.com";
 /// The Graph API version every call uses (also in `component.json`).
-pub const GRAPH_VERSION: &str = "v24.0";
+pub const GRAPH_VERSION: &str = "v26.0";
 
 /// Most bytes of a Graph API answer the component reads; its answers are small.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -72,6 +72,8 @@ pub struct GraphError {
     pub details: Option<String>,
     pub fbtrace_id: Option<String>,
     pub retryable: bool,
+    /// What a workflow author can do about it, for the codes they meet (see [`hint`]).
+    pub hint: Option<String>,
 }
 
 /// Why a Graph API call failed; mirrors the WIT `error` variant.
@@ -119,6 +121,7 @@ impl Error {
         };
         let scrub_graph = |e: &mut GraphError| {
             scrub(&mut e.message);
+            // `hint` comes from our own table: it never holds a secret.
             for s in [&mut e.details, &mut e.error_type, &mut e.fbtrace_id]
                 .into_iter()
                 .flatten()
@@ -183,6 +186,46 @@ impl Credentials<'_> {
     }
 }
 
+/// Graph error code: a business-scoped user ID is not a valid recipient for this
+/// message (some authentication templates, for example).
+pub const BSUID_NOT_SUPPORTED: i64 = 131062;
+
+/// Advice for the Graph error codes a workflow author meets, in one table. Codes and
+/// meanings from Meta's "Error codes" page
+/// (developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/).
+pub fn hint(code: i64) -> Option<&'static str> {
+    Some(match code {
+        BSUID_NOT_SUPPORTED => {
+            "this message type needs a phone number: send it to the user's +number, not to their business-scoped user ID"
+        }
+        131047 => {
+            "more than 24 hours have passed since the customer last wrote: only a template message can reach them now"
+        }
+        131026 => {
+            "the message is undeliverable: the number may not be on WhatsApp, or the user has not accepted the latest terms"
+        }
+        131051 => "this message type is not supported",
+        131052 => "the media could not be downloaded from the user's message",
+        131053 => "the media could not be uploaded: check its type and size",
+        131056 => {
+            "too many messages to the same user in a short time (pair rate limit): wait before sending again"
+        }
+        131009 | 100 => {
+            "a parameter is invalid or missing: check the inputs against Meta's reference"
+        }
+        132000 => {
+            "the number of template parameters does not match the template: give exactly as many as it has placeholders"
+        }
+        132001 => {
+            "the template does not exist in this language: check the name and the language code (e.g. en_US)"
+        }
+        132012 => {
+            "a template parameter has the wrong format: check each parameter's type against the template"
+        }
+        _ => return None,
+    })
+}
+
 /// Graph error codes that mean "the access token is not valid".
 const UNAUTHORIZED_CODES: [i64; 2] = [190, 102];
 /// Graph error codes that mean "slow down": app, account, pair and spam rate limits.
@@ -237,6 +280,7 @@ pub fn classify_error(response: &HttpResponse) -> Error {
             details: body.error_data.and_then(|d| d.details),
             fbtrace_id: body.fbtrace_id,
             retryable: body.is_transient.unwrap_or(false),
+            hint: None,
         },
         Err(_) => GraphError {
             status,
@@ -245,6 +289,13 @@ pub fn classify_error(response: &HttpResponse) -> Error {
         },
     };
     let code = error.code;
+    error.hint = code.and_then(hint).map(str::to_owned);
+    if code == Some(BSUID_NOT_SUPPORTED) {
+        error.message = format!(
+            "{}: this message type needs a phone number and cannot be sent to a business-scoped user ID",
+            error.message
+        );
+    }
     let is = |codes: &[i64]| code.is_some_and(|c| codes.contains(&c));
     if status == 401 || is(&UNAUTHORIZED_CODES) {
         Error::Unauthorized(Box::new(error))
@@ -325,6 +376,17 @@ mod tests {
             Error::Graph(e) => assert!(e.retryable && e.message.contains("500")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_bsuid_recipient_that_is_not_supported_says_so() {
+        let body = r#"{"error":{"message":"(#131062) Business-scoped User ID (BSUID) recipients not supported","type":"OAuthException","code":131062,"fbtrace_id":"T"}}"#;
+        let Error::Graph(e) = classify_error(&answer(400, body)) else {
+            panic!("not a graph error")
+        };
+        assert!(e.message.starts_with("(#131062)"), "{}", e.message);
+        assert!(e.message.contains("needs a phone number"), "{}", e.message);
+        assert!(e.hint.as_deref().unwrap().contains("+number"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! logic in plain Rust modules that compile and unit-test on any target:
 //!
 //! - [`graph`]: where Graph API requests go and what its answers (and errors) mean;
-//! - [`phone`]: recipient and sender-number handling;
+//! - [`phone`]: phone numbers: recipients and sender numbers;
+//! - [`identity`]: phone number or business-scoped user ID (BSUID): recipients and the
+//!   sender filter;
 //! - [`send`]: the "Send Message" action, from inputs to a request and back;
 //! - [`account`]: the connection test;
 //! - [`webhook`]: a webhook body → one event per incoming message;
@@ -19,6 +21,7 @@
 pub mod account;
 pub mod graph;
 pub mod handshake;
+pub mod identity;
 pub mod phone;
 pub mod registration;
 pub mod send;

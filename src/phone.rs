@@ -62,7 +62,7 @@ pub fn sender_filter(raw: Option<&str>) -> Result<Option<String>, String> {
             digits.push(c);
         } else if !is_separator(c) {
             return Err(format!(
-                "contains {c:?}; a sender number holds digits, optionally with a leading \"+\" and separators"
+                "contains {c:?}; a sender is a phone number (digits, optionally with a leading \"+\" and separators) or a business-scoped user ID (e.g. US.13491208655302741918)"
             ));
         }
     }

@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
-use crate::phone;
+use crate::identity::SenderFilter;
 
 /// Meta's limit on an alternate callback URL.
 pub const MAX_CALLBACK_URL_CHARS: usize = 200;
@@ -132,8 +132,7 @@ pub fn new(
     now: u64,
 ) -> Result<Registration, Error> {
     credentials.validate()?;
-    phone::sender_filter(sender_number)
-        .map_err(|reason| Error::invalid("sender-number", reason))?;
+    SenderFilter::parse(sender_number).map_err(|reason| Error::invalid("sender-number", reason))?;
     validate_callback_url(webhook_url)?;
     Ok(Registration {
         phone_number_id: credentials.phone_number_id.to_owned(),
@@ -364,7 +363,7 @@ mod tests {
     fn enable_sets_the_override_with_the_token() {
         let r = registration();
         let request = enable_request(CREDENTIALS, &r).unwrap();
-        assert_eq!(request.path_and_query, "/v24.0/123");
+        assert_eq!(request.path_and_query, "/v26.0/123");
         let body: serde_json::Value =
             serde_json::from_slice(request.json_body.as_deref().unwrap()).unwrap();
         assert_eq!(

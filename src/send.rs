@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
-use crate::phone;
+use crate::identity::Recipient;
 
 /// Most characters (Unicode scalar values) a text message may hold.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -12,6 +12,7 @@ pub const MAX_MESSAGE_CHARS: usize = 4096;
 #[derive(Debug, Clone, Copy)]
 pub struct SendInput<'a> {
     pub message: &'a str,
+    /// A `+` number or a business-scoped user ID.
     pub send_message_to: &'a str,
 }
 
@@ -19,7 +20,12 @@ pub struct SendInput<'a> {
 struct TextMessage<'a> {
     messaging_product: &'static str,
     recipient_type: &'static str,
-    to: &'a str,
+    /// A phone number; Meta lets `to` win over `recipient`, so only one is ever set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    /// A business-scoped user ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<&'a str>,
     #[serde(rename = "type")]
     kind: &'static str,
     text: Text<'a>,
@@ -34,15 +40,20 @@ struct Text<'a> {
 /// Nothing is sent when any input is invalid.
 pub fn prepare(credentials: Credentials<'_>, input: SendInput<'_>) -> Result<GraphRequest, Error> {
     credentials.validate()?;
-    let to = phone::normalize_recipient(input.send_message_to)
+    let recipient = Recipient::parse(input.send_message_to)
         .map_err(|reason| Error::invalid("send-message-to", reason))?;
     validate_message(input.message)?;
+    let (to, user_id) = match &recipient {
+        Recipient::Phone(number) => (Some(number.as_str()), None),
+        Recipient::UserId(id) => (None, Some(id.as_str())),
+    };
     Ok(GraphRequest::post_json(
         &format!("{}/messages", credentials.phone_number_id),
         &TextMessage {
             messaging_product: "whatsapp",
             recipient_type: "individual",
-            to: &to,
+            to,
+            recipient: user_id,
             kind: "text",
             text: Text {
                 body: input.message,
@@ -66,11 +77,14 @@ fn validate_message(message: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `contacts[]` of the answer.
+/// `contacts[]` of the answer: the recipient as sent, and who it turned out to be. A
+/// send to a BSUID may come back with `user_id` and no `wa_id`; neither is required
+/// (the message ID is what proves the send).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Contact {
     pub input: String,
-    pub wa_id: String,
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// `messages[]` of the answer.
@@ -79,10 +93,12 @@ pub struct SentMessage {
     pub id: String,
 }
 
-/// The action's output: `{messaging_product, contacts: [{input, wa_id}], messages: [{id}]}`.
+/// The action's output: `{messaging_product, contacts: [{input, wa_id?, user_id?}],
+/// messages: [{id}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Output {
     pub messaging_product: String,
+    #[serde(default)]
     pub contacts: Vec<Contact>,
     pub messages: Vec<SentMessage>,
 }
@@ -121,10 +137,19 @@ mod tests {
     fn builds_the_documented_request() {
         let req = prepare(CREDS, input("Hi \"there\"", "+1 555-010-1234")).unwrap();
         assert_eq!(req.method, Method::Post);
-        assert_eq!(req.path_and_query, "/v24.0/106540352242922/messages");
+        assert_eq!(req.path_and_query, "/v26.0/106540352242922/messages");
         assert_eq!(
             String::from_utf8(req.json_body.unwrap()).unwrap(),
             r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+15550101234","type":"text","text":{"body":"Hi \"there\""}}"#
+        );
+    }
+
+    #[test]
+    fn a_bsuid_goes_out_as_recipient_never_to() {
+        let req = prepare(CREDS, input("Hi", "US.13491208655302741918")).unwrap();
+        assert_eq!(
+            String::from_utf8(req.json_body.unwrap()).unwrap(),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","recipient":"US.13491208655302741918","type":"text","text":{"body":"Hi"}}"#
         );
     }
 
@@ -183,7 +208,18 @@ mod tests {
         };
         let out = parse_output(&ok).unwrap();
         assert_eq!(out.messages[0].id, "wamid.X");
-        assert_eq!(out.contacts[0].wa_id, "15550101234");
+        assert_eq!(out.contacts[0].wa_id.as_deref(), Some("15550101234"));
+        let to_a_user_id = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: br#"{"messaging_product":"whatsapp","contacts":[{"input":"US.13491208655302741918","user_id":"US.13491208655302741918"}],"messages":[{"id":"wamid.Y"}]}"#.to_vec(),
+        };
+        let out = parse_output(&to_a_user_id).unwrap();
+        assert_eq!(out.contacts[0].wa_id, None);
+        assert_eq!(
+            out.contacts[0].user_id.as_deref(),
+            Some("US.13491208655302741918")
+        );
         let html = HttpResponse {
             status: 200,
             retry_after: None,

@@ -2,7 +2,7 @@
 //! the events to run the workflow with, or why the request was refused.
 
 use crate::handshake::{self, HandshakeError};
-use crate::phone;
+use crate::identity::SenderFilter;
 use crate::signature;
 use crate::webhook::{self, Event};
 
@@ -88,7 +88,8 @@ impl WebhookError {
 
 /// Handles one request: a GET is the verification handshake; a POST is a notification,
 /// whose signature is checked on the raw body (when an app secret is set) before it is
-/// parsed into one event per message from `sender_number` (every sender when unset).
+/// parsed into one event per message from `sender_number`, a phone number or a BSUID
+/// (every sender when unset).
 pub fn handle(
     request: WebhookRequest<'_>,
     sender_number: Option<&str>,
@@ -117,13 +118,13 @@ pub fn handle(
                 signature::verify(app_secret, header, request.body)
                     .map_err(WebhookError::InvalidSignature)?;
             }
-            let filter = phone::sender_filter(sender_number).map_err(|reason| {
+            let filter = SenderFilter::parse(sender_number).map_err(|reason| {
                 WebhookError::InvalidProperty {
                     field: "sender-number",
                     reason,
                 }
             })?;
-            webhook::events(request.body, filter.as_deref())
+            webhook::events(request.body, filter.as_ref())
                 .map(Outcome::Events)
                 .map_err(WebhookError::InvalidPayload)
         }

@@ -1,310 +1,692 @@
-//! A webhook body → one event per incoming message.
+//! A webhook body → one event per incoming message, in the trigger's documented shape.
 //!
 //! Meta batches: one POST holds entries, each with changes, each change's `value` with
 //! `contacts` and `messages`. Every message of every `messages` change becomes one
 //! [`Event`], in order; status updates and other fields yield nothing.
 //!
-//! The body is parsed once into borrowed, typed structs (no `serde_json::Value`), so a
-//! text body is copied only into the event that carries it. Only when parsing fails is
-//! the body parsed again, and a small scanner names the place where it broke.
+//! **No message is lost for its shape.** Only a body that is not a WhatsApp Business
+//! Account webhook is refused: not JSON, not an object, an `object` other than
+//! `whatsapp_business_account`, an `entry` that is not a list, or a key given twice in
+//! the containers the trigger reads (an ambiguous document: which `from` is the sender
+//! cannot be known, and Meta never sends one). Inside it the reader is lenient:
+//!
+//! - a field Meta made optional, or may make optional (`from`, `wa_id`, `id`,
+//!   `timestamp`, `contacts`, `profile`, `metadata` and its parts), is simply absent
+//!   from the event;
+//! - a known field of an unexpected type (a `from` that is a number, say) is carried as
+//!   raw JSON among the message's other members instead of being read;
+//! - every other member of a message (`identity`, `referral`, `group_id`, whatever Meta
+//!   adds) is carried as raw JSON;
+//! - a `messages[]` element that is not an object, or repeats a key, becomes an event
+//!   that carries it raw ([`Message::raw`]);
+//! - an entry, change or value that is not an object, or a `changes` or `messages` that
+//!   is not a list, holds no message that could be read, and yields nothing.
+//!
+//! The body is read in one pass into borrowed, lenient structs; each message is then
+//! read from its raw slice. Raw JSON is validated once and carried as text
+//! ([`RawJson`]), never parsed into a tree, so its depth never changes the output.
 
-use std::borrow::Cow;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
-use crate::phone;
+use crate::identity::{Identifiers, SenderFilter};
 
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
 
-/// One incoming message with its context: the documented output of the trigger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// JSON text carried verbatim: valid JSON, never re-parsed into a tree.
+#[derive(Clone)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// Checks that `text` is one JSON value (at any depth: the check does not recurse).
+    pub fn from_string(text: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text).map(Self)
+    }
+
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn into_string(self) -> String {
+        Box::<str>::from(self.0).into_string()
+    }
+}
+
+impl From<&RawValue> for RawJson {
+    fn from(raw: &RawValue) -> Self {
+        Self(raw.to_owned())
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for RawJson {}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// One incoming message with its context: the trigger's documented output
+/// `{object, entry: {id, changes: {value, contacts, messages}}}` (its JSON form is this
+/// type's `Serialize`), plus the key that deduplicates redeliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub object: String,
-    /// `entry.id`: the WhatsApp Business Account ID.
-    pub entry_id: String,
-    pub messaging_product: String,
-    pub display_phone_number: String,
-    pub phone_number_id: String,
-    /// The sender's contact card, when the change lists one.
-    pub contact: Option<Contact>,
-    pub message: Message,
+    pub entry: Entry,
+    /// The message ID; for a message without one, `sha256:` and the SHA-256 of the
+    /// message's JSON text, so that a redelivery of the same body gives the same key.
+    /// Not part of the documented output.
+    #[serde(skip)]
+    pub dedup_key: String,
 }
 
-/// `contacts[]`: who sent the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `entry`, narrowed to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// The WhatsApp Business Account ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub changes: Change,
+}
+
+/// `entry.changes`, narrowed to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub value: Value,
+    /// The sender's contact card, when the change has one for this message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Contact>,
+    pub messages: Message,
+}
+
+/// `entry.changes.value`, without its lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Value {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messaging_product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// `value.metadata`: the business phone number that received the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Metadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<String>,
+}
+
+/// `contacts[]`: who sent the message. JSON: `{profile: {name, username}, wa_id,
+/// user_id, parent_user_id}`, each only when present.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Contact {
     pub profile_name: Option<String>,
-    pub wa_id: String,
+    pub username: Option<String>,
+    /// The sender's phone number; absent for a username user who hides it.
+    pub wa_id: Option<String>,
+    /// The sender's BSUID.
+    pub user_id: Option<String>,
+    /// The sender's parent BSUID.
+    pub parent_user_id: Option<String>,
 }
 
-/// `messages[]`: one incoming message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `messages[]`: one incoming message, every member of it kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message {
-    pub from: String,
-    pub id: String,
-    pub timestamp: String,
+    /// The sender's phone number; absent for a username user who hides it.
+    pub from: Option<String>,
+    /// The sender's BSUID.
+    pub from_user_id: Option<String>,
+    /// The sender's parent BSUID.
+    pub from_parent_user_id: Option<String>,
+    pub id: Option<String>,
+    pub timestamp: Option<String>,
     /// `type`.
-    pub kind: String,
-    /// `text.body`, for text messages only.
+    pub kind: Option<String>,
+    /// `text.body`, for text messages.
     pub text: Option<String>,
-    /// `context` as JSON text.
-    pub context: Option<String>,
-    /// For any type but text: the JSON text of the object under the key named `type`.
-    pub content: Option<String>,
-    /// `errors` as JSON text.
-    pub errors: Option<String>,
+    pub context: Option<RawJson>,
+    /// For any type but text: the object under the key named by `type`.
+    pub content: Option<RawJson>,
+    pub errors: Option<RawJson>,
+    /// Every other member, raw, in order: `identity`, `referral`, `group_id`, a known
+    /// member of an unexpected type, whatever Meta adds.
+    pub others: Vec<(String, RawJson)>,
+    /// The element itself when it is not an object, or repeats a key: nothing in it is
+    /// interpreted, and it is carried whole.
+    pub raw: Option<RawJson>,
 }
 
-/// Parses a webhook body into events, keeping only messages from `sender_digits`
-/// when given (see [`phone::sender_filter`]). The error says why and where.
-pub fn events(body: &[u8], sender_digits: Option<&str>) -> Result<Vec<Event>, String> {
-    let payload: wire::Payload<'_> =
-        serde_json::from_slice(body).map_err(|e| wire::describe_error(body, &e))?;
-    if payload.object != OBJECT {
-        return Err(wire::wrong_object(&payload.object));
+impl Message {
+    fn identifiers<'a>(&'a self, contact: Option<&'a Contact>) -> Identifiers<'a> {
+        Identifiers {
+            phone: self.from.as_deref(),
+            user_id: self.from_user_id.as_deref(),
+            parent_user_id: self.from_parent_user_id.as_deref(),
+            wa_id: contact.and_then(|c| c.wa_id.as_deref()),
+            contact_user_id: contact.and_then(|c| c.user_id.as_deref()),
+            contact_parent_user_id: contact.and_then(|c| c.parent_user_id.as_deref()),
+        }
     }
-    let mut events = Vec::new();
-    for (i, entry) in payload.entry.iter().enumerate() {
-        for (j, change) in entry.changes.iter().enumerate() {
-            if change.field != "messages" {
-                continue;
+}
+
+impl Serialize for Contact {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Profile<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            name: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            username: Option<&'a str>,
+        }
+        let mut map = serializer.serialize_map(None)?;
+        if self.profile_name.is_some() || self.username.is_some() {
+            let profile = Profile {
+                name: self.profile_name.as_deref(),
+                username: self.username.as_deref(),
+            };
+            map.serialize_entry("profile", &profile)?;
+        }
+        for (key, value) in [
+            ("wa_id", &self.wa_id),
+            ("user_id", &self.user_id),
+            ("parent_user_id", &self.parent_user_id),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
             }
-            let value = &change.value;
-            let messages = value.messages.as_deref().unwrap_or_default();
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(raw) = &self.raw {
+            return raw.serialize(serializer);
+        }
+        #[derive(Serialize)]
+        struct Text<'a> {
+            body: &'a str,
+        }
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in [
+            ("from", &self.from),
+            ("from_user_id", &self.from_user_id),
+            ("from_parent_user_id", &self.from_parent_user_id),
+            ("id", &self.id),
+            ("timestamp", &self.timestamp),
+            ("type", &self.kind),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        if let Some(body) = &self.text {
+            map.serialize_entry("text", &Text { body })?;
+        }
+        if let (Some(kind), Some(content)) = (&self.kind, &self.content) {
+            map.serialize_entry(kind, content)?;
+        }
+        if let Some(context) = &self.context {
+            map.serialize_entry("context", context)?;
+        }
+        if let Some(errors) = &self.errors {
+            map.serialize_entry("errors", errors)?;
+        }
+        for (key, value) in &self.others {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Parses a webhook body into events, keeping only messages that pass `filter` (every
+/// message when `None`). The error says why and where the body is not a webhook.
+pub fn events(body: &[u8], filter: Option<&SenderFilter>) -> Result<Vec<Event>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
+    if !text.trim_start().starts_with('{') {
+        return Err("the body is not a JSON object".into());
+    }
+    let payload: wire::Payload<'_> =
+        serde_json::from_str(text).map_err(|e| wire::describe_error(body, &e))?;
+    match payload.object.0.as_deref() {
+        Some(OBJECT) => {}
+        Some(other) => return Err(wire::wrong_object(other)),
+        None => {
+            return Err(
+                "`object` is missing or not a string: not a WhatsApp Business Account webhook"
+                    .into(),
+            );
+        }
+    }
+    let Some(entries) = payload.entry.0 else {
+        return Err(
+            "`entry` is missing or not a list: not a WhatsApp Business Account webhook".into(),
+        );
+    };
+    let mut events = Vec::new();
+    for entry in entries.iter().filter_map(|e| e.0.as_ref().map(|o| &o.0)) {
+        let changes = entry.changes.0.as_deref().unwrap_or_default();
+        for change in changes.iter().filter_map(|c| c.0.as_ref().map(|o| &o.0)) {
+            if change.field.0.as_deref().is_some_and(|f| f != "messages") {
+                continue; // another webhook field: no message
+            }
+            let Some(value) = change.value.0.as_ref().map(|o| &o.0) else {
+                continue;
+            };
+            let messages = value.messages.0.as_deref().unwrap_or_default();
             if messages.is_empty() {
                 continue; // statuses, errors: no message, no event
             }
-            let missing =
-                |what: &str| format!("entry[{i}].changes[{j}].value: missing field `{what}`");
-            let metadata = value.metadata.as_ref().ok_or_else(|| missing("metadata"))?;
-            let product = value
-                .messaging_product
+            let contacts: Vec<Contact> = value
+                .contacts
+                .0
                 .as_deref()
-                .ok_or_else(|| missing("messaging_product"))?;
-            let contacts = value.contacts.as_deref().unwrap_or_default();
-            for message in messages {
-                if let Some(digits) = sender_digits
-                    && !phone::same_number(&message.from, digits)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c.0.as_ref().map(|o| o.0.to_contact()))
+                .collect();
+            let shared = wire::Shared {
+                entry_id: entry.id.0.as_deref(),
+                value: value.to_value(),
+            };
+            for raw in messages {
+                let message = wire::message(raw);
+                let contact = contact_for(&message, &contacts);
+                if let Some(filter) = filter
+                    && !filter.matches(message.identifiers(contact))
                 {
                     continue;
                 }
-                let contact = contacts
-                    .iter()
-                    .find(|c| c.wa_id == message.from)
-                    .or(contacts.first());
-                events.push(Event {
-                    object: OBJECT.to_owned(),
-                    entry_id: entry.id.clone().into_owned(),
-                    messaging_product: product.to_owned(),
-                    display_phone_number: metadata.display_phone_number.clone().into_owned(),
-                    phone_number_id: metadata.phone_number_id.clone().into_owned(),
-                    contact: contact.map(|c| Contact {
-                        profile_name: c
-                            .profile
-                            .as_ref()
-                            .and_then(|p| p.name.clone())
-                            .map(Cow::into_owned),
-                        wa_id: c.wa_id.clone().into_owned(),
-                    }),
-                    message: message.to_owned_message(),
-                });
+                events.push(shared.event(raw, message, contact.cloned()));
             }
         }
     }
     Ok(events)
 }
 
-/// The body as Meta sends it, borrowed from the raw bytes.
+/// The contact card of a message's sender: the one whose `wa_id` is the message's
+/// `from`, else whose `user_id` is its `from_user_id`, else the change's only contact,
+/// unless both it and the message carry IDs (which did not match); else none.
+fn contact_for<'c>(message: &Message, contacts: &'c [Contact]) -> Option<&'c Contact> {
+    let by = |key: Option<&str>, field: fn(&Contact) -> Option<&str>| {
+        key.and_then(|key| contacts.iter().find(|c| field(c) == Some(key)))
+    };
+    by(message.from.as_deref(), |c| c.wa_id.as_deref())
+        .or_else(|| by(message.from_user_id.as_deref(), |c| c.user_id.as_deref()))
+        .or(match contacts {
+            // Not found by either ID: the only contact is the sender's unless both it
+            // and the message carry identifiers (which then did not match).
+            [only]
+                if (only.wa_id.is_none() && only.user_id.is_none())
+                    || (message.from.is_none() && message.from_user_id.is_none()) =>
+            {
+                Some(only)
+            }
+            _ => None,
+        })
+}
+
+/// The deduplication key of a message: its ID, else a digest of its JSON text.
+pub fn dedup_key(id: Option<&str>, raw_message: &str) -> String {
+    match id {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(raw_message.as_bytes()))
+        ),
+    }
+}
+
+/// The body as Meta sends it, borrowed from the raw bytes, read leniently.
 mod wire {
     use std::borrow::Cow;
     use std::fmt;
     use std::marker::PhantomData;
 
     use serde::Deserialize;
-    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde_json::value::RawValue;
+
+    use super::{Contact, Event, Message, Metadata, RawJson, Value};
+
+    /// A JSON value read as `T` when it has the shape `T` takes, else `None` (and
+    /// skipped, at any depth, without recursion). It never fails for a value's type:
+    /// only a key given twice in an object read as `T` is an error.
+    pub struct Loose<T>(pub Option<T>);
+
+    impl<T> Default for Loose<T> {
+        fn default() -> Self {
+            Self(None)
+        }
+    }
+
+    /// How a [`Loose`] value is taken from the JSON value that is there.
+    pub trait Accept<'de>: Sized {
+        fn string(_value: Cow<'de, str>) -> Option<Self> {
+            None
+        }
+        fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    impl<'de: 'a, 'a> Accept<'de> for Cow<'a, str> {
+        fn string(value: Cow<'de, str>) -> Option<Self> {
+            Some(value)
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Accept<'de> for Vec<T> {
+        fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Some(items))
+        }
+    }
+
+    /// An object read as the struct `T`.
+    pub struct Obj<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Accept<'de> for Obj<T> {
+        fn map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(|t| Some(Obj(t)))
+        }
+    }
+
+    impl<'de, T: Accept<'de>> Deserialize<'de> for Loose<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(PhantomData<T>);
+            impl<'de, T: Accept<'de>> Visitor<'de> for V<T> {
+                type Value = Loose<T>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Loose<T>, E> {
+                    Ok(Loose(T::string(Cow::Borrowed(v))))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose<T>, E> {
+                    Ok(Loose(T::string(Cow::Owned(v.to_owned()))))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Loose<T>, E> {
+                    Ok(Loose(T::string(Cow::Owned(v))))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose<T>, E> {
+                    Ok(Loose(None))
+                }
+                fn visit_i64<E: de::Error>(self, _: i64) -> Result<Loose<T>, E> {
+                    Ok(Loose(None))
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<Loose<T>, E> {
+                    Ok(Loose(None))
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose<T>, E> {
+                    Ok(Loose(None))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Loose<T>, E> {
+                    Ok(Loose(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Loose<T>, A::Error> {
+                    T::seq(seq).map(Loose)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Loose<T>, A::Error> {
+                    T::map(map).map(Loose)
+                }
+            }
+            d.deserialize_any(V(PhantomData))
+        }
+    }
+
+    type Str<'a> = Loose<Cow<'a, str>>;
+    type List<T> = Loose<Vec<T>>;
+    type Object<T> = Loose<Obj<T>>;
+
+    fn owned(s: &Str<'_>) -> Option<String> {
+        s.0.as_deref().map(str::to_owned)
+    }
 
     #[derive(Deserialize)]
     pub struct Payload<'a> {
-        #[serde(borrow)]
-        pub object: Cow<'a, str>,
-        #[serde(borrow)]
-        pub entry: Vec<Entry<'a>>,
+        #[serde(borrow, default)]
+        pub object: Str<'a>,
+        #[serde(borrow, default)]
+        pub entry: List<Object<Entry<'a>>>,
     }
 
     #[derive(Deserialize)]
     pub struct Entry<'a> {
-        #[serde(borrow)]
-        pub id: Cow<'a, str>,
-        #[serde(borrow)]
-        pub changes: Vec<Change<'a>>,
+        #[serde(borrow, default)]
+        pub id: Str<'a>,
+        #[serde(borrow, default)]
+        pub changes: List<Object<Change<'a>>>,
     }
 
     #[derive(Deserialize)]
     pub struct Change<'a> {
-        #[serde(borrow)]
-        pub field: Cow<'a, str>,
-        #[serde(borrow)]
-        pub value: Value<'a>,
+        #[serde(borrow, default)]
+        pub field: Str<'a>,
+        #[serde(borrow, default)]
+        pub value: Object<ChangeValue<'a>>,
     }
 
-    /// Lenient: other fields (`statuses`, `errors`, ...) share the shape loosely.
+    /// Other fields (`statuses`, `errors`, ...) share the shape loosely.
     #[derive(Deserialize)]
-    pub struct Value<'a> {
-        #[serde(borrow)]
-        pub messaging_product: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        pub metadata: Option<Metadata<'a>>,
-        #[serde(borrow)]
-        pub contacts: Option<Vec<Contact<'a>>>,
-        #[serde(borrow)]
-        pub messages: Option<Vec<Message<'a>>>,
+    pub struct ChangeValue<'a> {
+        #[serde(borrow, default)]
+        pub messaging_product: Str<'a>,
+        #[serde(borrow, default)]
+        pub metadata: Object<WireMetadata<'a>>,
+        #[serde(borrow, default)]
+        pub contacts: List<Object<WireContact<'a>>>,
+        #[serde(borrow, default)]
+        pub messages: List<&'a RawValue>,
+    }
+
+    impl ChangeValue<'_> {
+        pub fn to_value(&self) -> Value {
+            Value {
+                messaging_product: owned(&self.messaging_product),
+                metadata: self.metadata.0.as_ref().map(|Obj(m)| Metadata {
+                    display_phone_number: owned(&m.display_phone_number),
+                    phone_number_id: owned(&m.phone_number_id),
+                }),
+            }
+        }
     }
 
     #[derive(Deserialize)]
-    pub struct Metadata<'a> {
-        #[serde(borrow)]
-        pub display_phone_number: Cow<'a, str>,
-        #[serde(borrow)]
-        pub phone_number_id: Cow<'a, str>,
+    pub struct WireMetadata<'a> {
+        #[serde(borrow, default)]
+        pub display_phone_number: Str<'a>,
+        #[serde(borrow, default)]
+        pub phone_number_id: Str<'a>,
     }
 
     #[derive(Deserialize)]
-    pub struct Contact<'a> {
-        #[serde(borrow)]
-        pub profile: Option<Profile<'a>>,
-        #[serde(borrow)]
-        pub wa_id: Cow<'a, str>,
+    pub struct WireContact<'a> {
+        #[serde(borrow, default)]
+        pub profile: Object<Profile<'a>>,
+        #[serde(borrow, default)]
+        pub wa_id: Str<'a>,
+        #[serde(borrow, default)]
+        pub user_id: Str<'a>,
+        #[serde(borrow, default)]
+        pub parent_user_id: Str<'a>,
+    }
+
+    impl WireContact<'_> {
+        pub fn to_contact(&self) -> Contact {
+            let profile = self.profile.0.as_ref().map(|Obj(p)| p);
+            Contact {
+                profile_name: profile.and_then(|p| owned(&p.name)),
+                username: profile.and_then(|p| owned(&p.username)),
+                wa_id: owned(&self.wa_id),
+                user_id: owned(&self.user_id),
+                parent_user_id: owned(&self.parent_user_id),
+            }
+        }
     }
 
     #[derive(Deserialize)]
     pub struct Profile<'a> {
-        #[serde(borrow)]
-        pub name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub name: Str<'a>,
+        #[serde(borrow, default)]
+        pub username: Str<'a>,
     }
 
-    #[derive(Deserialize)]
-    pub struct Text<'a> {
-        #[serde(borrow)]
-        pub body: Cow<'a, str>,
+    /// What every event of one change shares.
+    pub struct Shared<'a> {
+        pub entry_id: Option<&'a str>,
+        pub value: Value,
     }
 
-    /// A message keeps its known fields typed and every other key raw, so the object
-    /// of any type (even one Meta adds later) reaches the event.
-    pub struct Message<'a> {
-        pub from: Cow<'a, str>,
-        pub id: Cow<'a, str>,
-        pub timestamp: Cow<'a, str>,
-        pub kind: Cow<'a, str>,
-        pub text: Option<Text<'a>>,
-        pub context: Option<&'a RawValue>,
-        pub errors: Option<&'a RawValue>,
-        pub others: Vec<(Cow<'a, str>, &'a RawValue)>,
-    }
-
-    impl Message<'_> {
-        pub fn to_owned_message(&self) -> super::Message {
-            let is_text = self.kind == "text";
-            super::Message {
-                from: self.from.clone().into_owned(),
-                id: self.id.clone().into_owned(),
-                timestamp: self.timestamp.clone().into_owned(),
-                kind: self.kind.clone().into_owned(),
-                text: self
-                    .text
-                    .as_ref()
-                    .filter(|_| is_text)
-                    .map(|t| t.body.clone().into_owned()),
-                context: self.context.map(|c| c.get().to_owned()),
-                content: (!is_text)
-                    .then(|| self.others.iter().find(|(k, _)| *k == self.kind))
-                    .flatten()
-                    .map(|(_, v)| v.get().to_owned()),
-                errors: self.errors.map(|e| e.get().to_owned()),
+    impl Shared<'_> {
+        pub fn event(&self, raw: &RawValue, message: Message, contact: Option<Contact>) -> Event {
+            Event {
+                object: super::OBJECT.to_owned(),
+                dedup_key: super::dedup_key(message.id.as_deref(), raw.get()),
+                entry: super::Entry {
+                    id: self.entry_id.map(str::to_owned),
+                    changes: super::Change {
+                        value: self.value.clone(),
+                        contacts: contact,
+                        messages: message,
+                    },
+                },
             }
         }
     }
 
-    /// A string borrowed from the body when it has no escapes.
-    struct Str<'a>(Cow<'a, str>);
+    /// An object's members in order, each value raw; a key given twice is an error.
+    struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-    impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V<'a>(PhantomData<&'a ()>);
             impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-                type Value = Str<'a>;
+                type Value = Members<'a>;
                 fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("a string")
+                    f.write_str("an object")
                 }
-                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'a>, E> {
-                    Ok(Str(Cow::Borrowed(v)))
-                }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'a>, E> {
-                    Ok(Str(Cow::Owned(v.to_owned())))
-                }
-                fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'a>, E> {
-                    Ok(Str(Cow::Owned(v)))
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+                    let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
+                    while let Some(Loose(key)) = map.next_key::<Str<'a>>()? {
+                        let key = key.ok_or_else(|| de::Error::custom("a key is not a string"))?;
+                        members.push((key, map.next_value()?));
+                    }
+                    let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+                    keys.sort_unstable();
+                    if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate field `{}`",
+                            pair[0]
+                        )));
+                    }
+                    Ok(Members(members))
                 }
             }
-            d.deserialize_str(V(PhantomData))
+            d.deserialize_map(V(PhantomData))
         }
     }
 
-    impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_map(MessageVisitor(PhantomData))
+    /// A string member's value, unescaped; `None` when it is not a string.
+    fn string(raw: &RawValue) -> Option<String> {
+        let text = raw.get();
+        let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+        if !inner.contains('\\') {
+            return Some(inner.to_owned());
         }
+        serde_json::from_str(text).ok()
     }
 
-    struct MessageVisitor<'a>(PhantomData<&'a ()>);
-
-    fn set<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
-        if slot.replace(v).is_some() {
-            return Err(E::duplicate_field(name));
+    /// `{"body": "..."}`, the text of a text message.
+    fn text_body(raw: &RawValue) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Text<'a> {
+            #[serde(borrow)]
+            body: Cow<'a, str>,
         }
-        Ok(())
+        serde_json::from_str::<Text<'_>>(raw.get())
+            .ok()
+            .map(|t| t.body.into_owned())
     }
 
-    impl<'de: 'a, 'a> Visitor<'de> for MessageVisitor<'a> {
-        type Value = Message<'a>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a message object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'a>, A::Error> {
-            let (mut from, mut id, mut timestamp, mut kind) = (None, None, None, None);
-            let (mut text, mut context, mut errors) = (None, None, None);
-            let mut others: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
-            while let Some(Str(key)) = map.next_key::<Str<'a>>()? {
-                match key.as_ref() {
-                    "from" => set(&mut from, "from", map.next_value::<Str<'a>>()?.0)?,
-                    "id" => set(&mut id, "id", map.next_value::<Str<'a>>()?.0)?,
-                    "timestamp" => {
-                        set(&mut timestamp, "timestamp", map.next_value::<Str<'a>>()?.0)?
-                    }
-                    "type" => set(&mut kind, "type", map.next_value::<Str<'a>>()?.0)?,
-                    "text" => set(&mut text, "text", map.next_value::<Text<'a>>()?)?,
-                    "context" => set(&mut context, "context", map.next_value()?)?,
-                    "errors" => set(&mut errors, "errors", map.next_value()?)?,
-                    _ => {
-                        if others.iter().any(|(k, _)| *k == key) {
-                            return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-                        }
-                        others.push((key, map.next_value()?));
-                    }
+    /// One `messages[]` element, every member kept (see the module's rules).
+    pub fn message(raw: &RawValue) -> Message {
+        let Ok(Members(members)) = serde_json::from_str::<Members<'_>>(raw.get()) else {
+            return Message {
+                raw: Some(RawJson::from(raw)),
+                ..Message::default()
+            };
+        };
+        let kind = members
+            .iter()
+            .find(|(k, _)| k == "type")
+            .and_then(|(_, v)| string(v));
+        let mut message = Message::default();
+        for (key, value) in members {
+            let slot = match key.as_ref() {
+                "from" => &mut message.from,
+                "from_user_id" => &mut message.from_user_id,
+                "from_parent_user_id" => &mut message.from_parent_user_id,
+                "id" => &mut message.id,
+                "timestamp" => &mut message.timestamp,
+                "type" => &mut message.kind,
+                "text" if kind.as_deref() == Some("text") => &mut message.text,
+                "context" => {
+                    message.context = Some(value.into());
+                    continue;
                 }
+                "errors" => {
+                    message.errors = Some(value.into());
+                    continue;
+                }
+                other if kind.as_deref().is_some_and(|k| k != "text" && k == other) => {
+                    message.content = Some(value.into());
+                    continue;
+                }
+                _ => {
+                    message.others.push((key.into_owned(), value.into()));
+                    continue;
+                }
+            };
+            let read = if key == "text" {
+                text_body(value)
+            } else {
+                string(value)
+            };
+            match read {
+                Some(read) => *slot = Some(read),
+                None => message.others.push((key.into_owned(), value.into())),
             }
-            Ok(Message {
-                from: from.ok_or_else(|| de::Error::missing_field("from"))?,
-                id: id.ok_or_else(|| de::Error::missing_field("id"))?,
-                timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
-                kind: kind.ok_or_else(|| de::Error::missing_field("type"))?,
-                text,
-                context,
-                errors,
-                others,
-            })
         }
+        message
     }
 
     pub fn wrong_object(object: &str) -> String {
@@ -317,24 +699,8 @@ mod wire {
     /// The slow path, taken only for a body that failed to parse with `error`: says why
     /// and where.
     pub fn describe_error(body: &[u8], error: &serde_json::Error) -> String {
-        #[derive(Deserialize)]
-        struct ObjectOnly<'a> {
-            #[serde(borrow)]
-            object: Option<Cow<'a, str>>,
-        }
-        if std::str::from_utf8(body).is_err() {
-            return "the body is not valid UTF-8".to_owned();
-        }
         if body.trim_ascii_start().first() != Some(&b'{') {
             return "the body is not a JSON object".to_owned();
-        }
-        // A body of another object type fails on its own shape; name the real reason.
-        if let Ok(ObjectOnly {
-            object: Some(object),
-        }) = serde_json::from_slice(body)
-            && object != super::OBJECT
-        {
-            return wrong_object(&object);
         }
         match json_path_at(body, byte_offset(body, error.line(), error.column())) {
             path if path.is_empty() => format!("not a webhook body: {error}"),
@@ -434,32 +800,43 @@ mod tests {
 
     const ONE_TEXT: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=","timestamp":"1749416383","type":"text","text":{"body":"Does it come in another color?"}}]},"field":"messages"}]}]}"#;
 
+    fn only(body: &str) -> Event {
+        let mut events = events(body.as_bytes(), None).unwrap();
+        assert_eq!(events.len(), 1, "{body}");
+        events.remove(0)
+    }
+
     #[test]
-    fn one_text_message_is_one_event() {
-        let events = events(ONE_TEXT.as_bytes(), None).unwrap();
-        assert_eq!(events.len(), 1);
-        let e = &events[0];
-        assert_eq!(e.entry_id, "102290129340398");
-        assert_eq!(e.phone_number_id, "106540352242922");
+    fn one_text_message_is_one_event_in_the_documented_nesting() {
+        let e = only(ONE_TEXT);
+        assert_eq!(e.entry.id.as_deref(), Some("102290129340398"));
+        let change = &e.entry.changes;
+        let metadata = change.value.metadata.as_ref().unwrap();
+        assert_eq!(metadata.phone_number_id.as_deref(), Some("106540352242922"));
+        let contact = change.contacts.as_ref().unwrap();
+        assert_eq!(contact.profile_name.as_deref(), Some("Sheena Nelson"));
+        let m = &change.messages;
+        assert_eq!(m.text.as_deref(), Some("Does it come in another color?"));
+        assert_eq!(m.kind.as_deref(), Some("text"));
+        assert_eq!(m.content, None);
+        assert_eq!(e.dedup_key, m.id.clone().unwrap());
+        let json: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["entry"]["changes"]["contacts"]["wa_id"], "16505551234");
         assert_eq!(
-            e.contact.as_ref().unwrap().profile_name.as_deref(),
-            Some("Sheena Nelson")
+            json["entry"]["changes"]["messages"]["text"]["body"],
+            "Does it come in another color?"
         );
-        assert_eq!(
-            e.message.text.as_deref(),
-            Some("Does it come in another color?")
-        );
-        assert_eq!(e.message.kind, "text");
-        assert_eq!(e.message.content, None);
+        assert!(json.get("dedup_key").is_none());
     }
 
     #[test]
     fn escaped_text_is_unescaped() {
         let body = ONE_TEXT.replace("Does it come", "Caf\\u00e9 \\\"quoted\\\"");
-        let events = events(body.as_bytes(), None).unwrap();
+        let e = only(&body);
         assert!(
-            events[0]
-                .message
+            e.entry
+                .changes
+                .messages
                 .text
                 .as_deref()
                 .unwrap()
@@ -486,14 +863,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_say_where() {
-        let no_from = ONE_TEXT.replace("\"from\":\"16505551234\",", "");
-        let err = events(no_from.as_bytes(), None).unwrap_err();
-        assert!(
-            err.contains("entry[0].changes[0].value.messages[0]"),
-            "{err}"
-        );
-        assert!(err.contains("from"), "{err}");
+    fn only_a_body_that_is_not_a_webhook_is_refused() {
         let page = r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[]}]}"#;
         assert!(
             events(page.as_bytes(), None)
@@ -501,28 +871,150 @@ mod tests {
                 .contains("\"page\"")
         );
         assert!(events(b"not json", None).is_err());
-        assert!(events(b"[]", None).is_err());
-        let dup = ONE_TEXT.replace("\"type\":\"text\"", "\"type\":\"text\",\"type\":\"image\"");
         assert!(
-            events(dup.as_bytes(), None)
+            events(b"[]", None)
                 .unwrap_err()
-                .contains("duplicate")
+                .contains("not a JSON object")
+        );
+        assert!(
+            events(br#"{"object":"whatsapp_business_account"}"#, None)
+                .unwrap_err()
+                .contains("`entry`")
+        );
+        assert!(
+            events(
+                br#"{"object":"whatsapp_business_account","entry":{"id":"1"}}"#,
+                None
+            )
+            .unwrap_err()
+            .contains("not a list")
+        );
+        let dup = ONE_TEXT.replacen(
+            "\"object\":\"whatsapp_business_account\"",
+            "\"object\":\"whatsapp_business_account\",\"object\":\"page\"",
+            1,
+        );
+        let err = events(dup.as_bytes(), None).unwrap_err();
+        assert!(err.contains("duplicate field `object`"), "{err}");
+        let dup_in_value = ONE_TEXT.replace(
+            "\"messaging_product\":\"whatsapp\"",
+            "\"messaging_product\":\"whatsapp\",\"messaging_product\":\"x\"",
+        );
+        let err = events(dup_in_value.as_bytes(), None).unwrap_err();
+        assert!(
+            err.contains("entry[0].changes[0].value") && err.contains("duplicate"),
+            "{err}"
         );
     }
 
     #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(events(deep.as_bytes(), None).is_err());
-        let nested_in_message = ONE_TEXT.replace(
-            "\"type\":\"text\"",
-            &format!(
-                "\"type\":\"text\",\"x\":{}1{}",
-                "[".repeat(10_000),
-                "]".repeat(10_000)
-            ),
+    fn a_message_without_any_optional_field_is_still_an_event() {
+        let bare = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        let e = only(bare);
+        assert_eq!(e.entry.id, None);
+        assert_eq!(e.entry.changes.value, Value::default());
+        assert_eq!(e.entry.changes.contacts, None);
+        let m = &e.entry.changes.messages;
+        assert_eq!((m.from.as_deref(), m.id.as_deref()), (None, None));
+        assert_eq!(m.text.as_deref(), Some("hi"));
+        assert!(e.dedup_key.starts_with("sha256:"));
+        assert_eq!(
+            e.dedup_key,
+            only(bare).dedup_key,
+            "stable for the same bytes"
         );
-        // Skipped unknown keys are not recursed into: no crash, the message still counts.
-        assert_eq!(events(nested_in_message.as_bytes(), None).unwrap().len(), 1);
+        let other = bare.replace("hi", "ho");
+        assert_ne!(e.dedup_key, only(&other).dedup_key);
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_members_are_carried_raw() {
+        let body = ONE_TEXT.replace(
+            "\"from\":\"16505551234\"",
+            "\"from\":16505551234,\"identity\":{\"acknowledged\":true},\"group_id\":\"G1\"",
+        );
+        let m = only(&body).entry.changes.messages;
+        assert_eq!(m.from, None);
+        let others: Vec<(&str, &str)> = m
+            .others
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get()))
+            .collect();
+        assert_eq!(
+            others,
+            [
+                ("from", "16505551234"),
+                ("identity", "{\"acknowledged\":true}"),
+                ("group_id", "\"G1\"")
+            ]
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["from"], 16505551234u64);
+        assert_eq!(json["identity"]["acknowledged"], true);
+    }
+
+    #[test]
+    fn a_message_that_is_not_an_object_is_an_event_that_carries_it() {
+        for element in ["\"just text\"", "[1,2]", "{\"id\":\"a\",\"id\":\"b\"}"] {
+            let body = ONE_TEXT.replace("\"messages\":[{", &format!("\"messages\":[{element},{{"));
+            let events = events(body.as_bytes(), None).unwrap();
+            assert_eq!(events.len(), 2, "{element}");
+            let raw = &events[0].entry.changes.messages;
+            assert_eq!(raw.raw.as_ref().unwrap().get(), element);
+            assert!(events[0].dedup_key.starts_with("sha256:"));
+            let json = serde_json::to_string(&events[0]).unwrap();
+            assert!(json.contains(&format!("\"messages\":{element}")), "{json}");
+        }
+    }
+
+    #[test]
+    fn deep_raw_json_keeps_its_shape() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let body = ONE_TEXT.replace(
+            "\"type\":\"text\"",
+            &format!("\"type\":\"text\",\"context\":{deep},\"x\":{deep}"),
+        );
+        let e = only(&body);
+        assert_eq!(
+            e.entry.changes.messages.context.as_ref().unwrap().get(),
+            deep
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(&format!("\"context\":{deep}")));
+        let deep_entry = format!(
+            r#"{{"object":"whatsapp_business_account","entry":{}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(events(deep_entry.as_bytes(), None).unwrap(), vec![]);
+        let deep_top = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(events(deep_top.as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn the_contact_is_the_senders_else_the_only_one() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"contacts":[{"profile":{"name":"A"},"wa_id":"111"},{"profile":{"name":"B","username":"@b"},"user_id":"US.2"}],"messages":[{"from":"111","id":"m1","type":"text","text":{"body":"a"}},{"from_user_id":"US.2","id":"m2","type":"text","text":{"body":"b"}},{"from":"999","id":"m3","type":"text","text":{"body":"c"}}]}}]}]}"#;
+        let events = events(body.as_bytes(), None).unwrap();
+        let names: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| {
+                e.entry
+                    .changes
+                    .contacts
+                    .as_ref()
+                    .and_then(|c| c.profile_name.as_deref())
+            })
+            .collect();
+        assert_eq!(names, [Some("A"), Some("B"), None]);
+        let b = events[1].entry.changes.contacts.as_ref().unwrap();
+        assert_eq!(b.username.as_deref(), Some("@b"));
+        // The only contact belongs to another sender: it is not this message's.
+        let other = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"contacts":[{"wa_id":"111","user_id":"US.1"}],"messages":[{"from_user_id":"US.2","type":"text","text":{"body":"x"}},{"type":"text","text":{"body":"y"}}]}}]}]}"#;
+        let events = super::events(other.as_bytes(), None).unwrap();
+        assert_eq!(events[0].entry.changes.contacts, None);
+        assert!(
+            events[1].entry.changes.contacts.is_some(),
+            "no identifier: the only contact"
+        );
     }
 }

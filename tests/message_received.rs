@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{connector, fixture, post};
+use common::{connector, event_json, fixture, post};
 use host_harness::bindings::{
     Event, Outcome, Properties, WebhookError, WebhookRequest, WebhookSecrets,
 };
@@ -49,7 +49,7 @@ async fn events_of(name: &str, sender: Option<&str>) -> Vec<Event> {
 fn ids(events: &[Event]) -> Vec<&str> {
     events
         .iter()
-        .map(|e| e.entry.changes.messages.id.as_str())
+        .map(|e| e.entry.changes.messages.id.as_deref().unwrap())
         .collect()
 }
 
@@ -62,7 +62,7 @@ async fn a_text_message_is_one_event_in_the_documented_shape() {
     let events = events_of("text_message.json", None).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
-        json::event(&events[0]),
+        event_json(&events[0]),
         json!({
             "object": "whatsapp_business_account",
             "entry": {
@@ -112,14 +112,17 @@ async fn batches_yield_one_event_per_message_in_order() {
 
     let entries = events_of("two_entries.json", None).await;
     assert_eq!(ids(&entries), [W1, W3]);
-    let entry_ids: Vec<_> = entries.iter().map(|e| e.entry.id.as_str()).collect();
+    let entry_ids: Vec<_> = entries
+        .iter()
+        .map(|e| e.entry.id.as_deref().unwrap())
+        .collect();
     assert_eq!(entry_ids, ["102290129340398", "104996122399160"]);
 }
 
 #[tokio::test]
 async fn replies_and_non_text_types_keep_everything() {
     let reply = &events_of("reply_with_context.json", None).await[0];
-    let reply = json::event(reply);
+    let reply = event_json(reply);
     assert_eq!(
         reply["entry"]["changes"]["messages"]["context"]["from"],
         "15550783881"
@@ -145,13 +148,13 @@ async fn replies_and_non_text_types_keep_everything() {
         let events = events_of(name, None).await;
         assert_eq!(events.len(), 1, "{name}");
         let message = &events[0].entry.changes.messages;
-        assert_eq!(message.type_, kind, "{name}");
-        assert_eq!(message.id, W2, "{name}");
+        assert_eq!(message.type_.as_deref(), Some(kind), "{name}");
+        assert_eq!(message.id.as_deref(), Some(W2), "{name}");
         assert!(
             message.text.is_none(),
             "{name}: text only for text messages"
         );
-        let rendered = json::event(&events[0]);
+        let rendered = event_json(&events[0]);
         let object = &rendered["entry"]["changes"]["messages"][kind];
         assert_eq!(
             object.pointer(pointer),
@@ -170,7 +173,7 @@ async fn replies_and_non_text_types_keep_everything() {
             .unwrap()
             .contains("131051")
     );
-    let button = json::event(&events_of("interactive_button_reply.json", None).await[0]);
+    let button = event_json(&events_of("interactive_button_reply.json", None).await[0]);
     assert!(button["entry"]["changes"]["messages"]["context"]["id"].is_string());
 }
 
@@ -341,7 +344,7 @@ async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
 }
 
 #[tokio::test]
-async fn malformed_bodies_are_structured_errors_never_traps() {
+async fn bodies_that_are_not_webhooks_are_refused_with_the_reason() {
     let text = String::from_utf8(fixture("text_message.json")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not JSON", b"hello".to_vec(), "not a JSON object"),
@@ -358,24 +361,6 @@ async fn malformed_bodies_are_structured_errors_never_traps() {
             "\"page\"",
         ),
         (
-            "messages not an array",
-            text.replace("\"messages\": [", "\"messages\": {\"x\": [")
-                .replace("]\n          }", "]}\n          }")
-                .into_bytes(),
-            "messages",
-        ),
-        (
-            "a message with no from",
-            text.replace("\"from\": \"16505551234\",", "").into_bytes(),
-            "messages[0]: missing field `from`",
-        ),
-        (
-            "from as a number",
-            text.replace("\"from\": \"16505551234\"", "\"from\": 16505551234")
-                .into_bytes(),
-            "from",
-        ),
-        (
             "truncated",
             text.as_bytes()[..text.len() / 2].to_vec(),
             "EOF",
@@ -387,19 +372,19 @@ async fn malformed_bodies_are_structured_errors_never_traps() {
             "not a JSON object",
         ),
         (
-            "deep nesting inside entry",
-            format!(
-                r#"{{"object":"whatsapp_business_account","entry":{}{}}}"#,
-                "[".repeat(10_000),
-                "]".repeat(10_000)
+            "a duplicate key",
+            text.replacen(
+                "\"object\": \"whatsapp_business_account\"",
+                "\"object\": \"whatsapp_business_account\", \"object\": \"page\"",
+                1,
             )
             .into_bytes(),
-            "entry[0]",
+            "duplicate field `object`",
         ),
         (
             "entry as an object",
             br#"{"object":"whatsapp_business_account","entry":{"id":"1"}}"#.to_vec(),
-            "entry",
+            "`entry` is missing or not a list",
         ),
     ];
     for (name, body, expected) in cases {
@@ -412,4 +397,307 @@ async fn malformed_bodies_are_structured_errors_never_traps() {
     }
     // After all of that, the same connector still works.
     assert_eq!(events_of("text_message.json", None).await.len(), 1);
+}
+
+/// The identifiers of an event: (from, from_user_id, from_parent_user_id) of the message
+/// and (wa_id, user_id, parent_user_id, username) of its contact.
+type Ids = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )>,
+);
+
+fn identifiers(event: &Event) -> Ids {
+    let m = &event.entry.changes.messages;
+    (
+        m.from.clone(),
+        m.from_user_id.clone(),
+        m.from_parent_user_id.clone(),
+        event.entry.changes.contacts.as_ref().map(|c| {
+            (
+                c.wa_id.clone(),
+                c.user_id.clone(),
+                c.parent_user_id.clone(),
+                c.username.clone(),
+            )
+        }),
+    )
+}
+
+fn s(value: &str) -> Option<String> {
+    Some(value.to_owned())
+}
+
+const SHEENA: &str = "US.28761902937126571823";
+const PABLO: &str = "US.13491208655302741918";
+const PARENT: &str = "US.ENT.11815799212886844830";
+
+#[tokio::test]
+async fn a_username_user_without_a_phone_number_is_an_event() {
+    let events = events_of("username_only_text.json", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        identifiers(&events[0]),
+        (
+            None,
+            s(PABLO),
+            None,
+            Some((None, s(PABLO), None, s("@pablo.m")))
+        )
+    );
+    assert_eq!(
+        event_json(&events[0])["entry"]["changes"],
+        json!({
+            "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
+            },
+            "contacts": {"profile": {"name": "Pablo Morales", "username": "@pablo.m"}, "user_id": PABLO},
+            "messages": {
+                "from_user_id": PABLO,
+                "id": "wamid.HBgLVVMuMTM0OTEyMDg2NTUzMDI3NDE5MTgVAgASGBQzQUJDMTIzNDU2Nzg5MEFCQ0RFRgA=",
+                "timestamp": "1775200000",
+                "type": "text",
+                "text": {"body": "Hi, do you ship to Canada?"}
+            }
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_message_with_a_phone_number_and_user_ids_keeps_them_all() {
+    let events = events_of("phone_and_user_ids.json", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        identifiers(&events[0]),
+        (
+            s("16505551234"),
+            s(SHEENA),
+            s(PARENT),
+            Some((s("16505551234"), s(SHEENA), s(PARENT), None))
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_mixed_batch_gives_every_message_and_no_status() {
+    let events = events_of("mixed_identities_and_status.json", None).await;
+    assert_eq!(events.len(), 2, "two messages; the status is no message");
+    assert_eq!(
+        identifiers(&events[0]),
+        (
+            s("16505551234"),
+            s(SHEENA),
+            None,
+            Some((s("16505551234"), s(SHEENA), None, None))
+        )
+    );
+    assert_eq!(
+        identifiers(&events[1]),
+        (
+            None,
+            s(PABLO),
+            s(PARENT),
+            Some((None, s(PABLO), s(PARENT), s("@pablo.m")))
+        )
+    );
+    assert_eq!(
+        ids(&events),
+        [
+            W1,
+            "wamid.HBgLVVMuMTM0OTEyMDg2NTUzMDI3NDE5MTgVAgASGBQzQUJDMTIzNDU2Nzg5MEFCQ0RFRgA="
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_user_changed_user_id_system_message_is_an_event() {
+    let events = events_of("system_user_changed_user_id.json", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(identifiers(&events[0]), (None, s(PABLO), None, None));
+    let rendered = event_json(&events[0]);
+    let message = &rendered["entry"]["changes"]["messages"];
+    assert_eq!(message["type"], "system");
+    assert_eq!(message["system"]["type"], "user_changed_user_id");
+    assert_eq!(message["system"]["user_id"], "US.57710396284519237761");
+    assert!(rendered["entry"]["changes"].get("contacts").is_none());
+}
+
+#[tokio::test]
+async fn the_sender_filter_takes_a_phone_number_or_a_user_id() {
+    let mixed = "mixed_identities_and_status.json";
+    let from = |events: &[Event]| -> Vec<Option<String>> {
+        events
+            .iter()
+            .map(|e| e.entry.changes.messages.from_user_id.clone())
+            .collect()
+    };
+    assert_eq!(from(&events_of(mixed, Some(PABLO)).await), [s(PABLO)]);
+    assert_eq!(from(&events_of(mixed, Some(PARENT)).await), [s(PABLO)]);
+    assert_eq!(from(&events_of(mixed, Some(SHEENA)).await), [s(SHEENA)]);
+    assert_eq!(
+        from(&events_of(mixed, Some("+1 650 555 1234")).await),
+        [s(SHEENA)]
+    );
+    // A username user shares no phone number: no phone filter matches them.
+    assert!(
+        events_of("username_only_text.json", Some("+1 650 555 1234"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        events_of("username_only_text.json", Some("US.999"))
+            .await
+            .is_empty()
+    );
+    for bad in ["US.", "U.123", "US.12 3"] {
+        let properties = Properties {
+            sender_number: Some(bad.into()),
+        };
+        match handle(&post(fixture(mixed), &[]), &properties, &no_secrets()).await {
+            Err(WebhookError::InvalidProperty(f)) => assert_eq!(f.field, "sender-number"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_message_is_refused_for_its_shape() {
+    let text: Value = serde_json::from_slice(&fixture("text_message.json")).unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut body = text.clone();
+        edit(&mut body["entry"][0]["changes"][0]["value"]);
+        serde_json::to_vec(&body).unwrap()
+    };
+    let message = |edit: &'static dyn Fn(&mut serde_json::Map<String, Value>)| {
+        with(&move |value: &mut Value| edit(value["messages"][0].as_object_mut().unwrap()))
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no from", message(&|m| drop(m.remove("from")))),
+        ("no id", message(&|m| drop(m.remove("id")))),
+        ("no timestamp", message(&|m| drop(m.remove("timestamp")))),
+        ("no type", message(&|m| drop(m.remove("type")))),
+        (
+            "from as a number",
+            message(&|m| drop(m.insert("from".into(), json!(16505551234u64)))),
+        ),
+        (
+            "id as a number",
+            message(&|m| drop(m.insert("id".into(), json!(12345)))),
+        ),
+        (
+            "no contacts",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("contacts"))),
+        ),
+        (
+            "no profile",
+            with(&|v| drop(v["contacts"][0].as_object_mut().unwrap().remove("profile"))),
+        ),
+        (
+            "no wa_id",
+            with(&|v| drop(v["contacts"][0].as_object_mut().unwrap().remove("wa_id"))),
+        ),
+        (
+            "no metadata",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("metadata"))),
+        ),
+        (
+            "no phone_number_id",
+            with(&|v| {
+                drop(
+                    v["metadata"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("phone_number_id"),
+                )
+            }),
+        ),
+        (
+            "no messaging_product",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("messaging_product"))),
+        ),
+        ("contacts not a list", with(&|v| v["contacts"] = json!("x"))),
+        (
+            "a message that is a string",
+            with(&|v| v["messages"][0] = json!("just text")),
+        ),
+    ];
+    for (name, body) in cases {
+        let events = match handle(&post(body.clone(), &[]), &no_filter(), &no_secrets()).await {
+            Ok(Outcome::Events(events)) => events,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(events.len(), 1, "{name}");
+        // The event carries the message: every member of it is in the JSON output.
+        let original: Value = serde_json::from_slice(&body).unwrap();
+        let original = &original["entry"][0]["changes"][0]["value"]["messages"][0];
+        let rendered = event_json(&events[0]);
+        let rendered = &rendered["entry"]["changes"]["messages"];
+        match original.as_object() {
+            Some(members) => {
+                for (key, value) in members {
+                    assert_eq!(&rendered[key], value, "{name}: {key}");
+                }
+            }
+            None => assert_eq!(rendered, original, "{name}"),
+        }
+        assert!(!events[0].dedup_key.is_empty(), "{name}");
+    }
+    // The same body twice: the same key (a redelivery is recognised even without an id).
+    let no_id = message(&|m| drop(m.remove("id")));
+    let key = |outcome: Result<Outcome, WebhookError>| match outcome {
+        Ok(Outcome::Events(events)) => events[0].dedup_key.clone(),
+        other => panic!("{other:?}"),
+    };
+    let first = key(handle(&post(no_id.clone(), &[]), &no_filter(), &no_secrets()).await);
+    let second = key(handle(&post(no_id, &[]), &no_filter(), &no_secrets()).await);
+    assert_eq!(first, second);
+    assert!(
+        first.starts_with("sha256:") && first.len() == 7 + 64,
+        "{first}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_members_and_identity_referral_group_reach_the_event() {
+    let mut body: Value = serde_json::from_slice(&fixture("text_message.json")).unwrap();
+    let extra = json!({
+        "identity": {"acknowledged": true, "created_timestamp": 1602532300000u64, "hash": "Sjvjlx8G6Z0="},
+        "referral": {"source_url": "https://fb.me/x", "source_type": "ad", "source_id": "1"},
+        "group_id": "120363000000000000@g.us",
+        "brand_new_field": [1, {"a": null}]
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        body["entry"][0]["changes"][0]["value"]["messages"][0][key] = value.clone();
+    }
+    let body = serde_json::to_vec(&body).unwrap();
+    let events = match handle(&post(body, &[]), &no_filter(), &no_secrets()).await {
+        Ok(Outcome::Events(events)) => events,
+        other => panic!("{other:?}"),
+    };
+    let names: Vec<&str> = events[0]
+        .entry
+        .changes
+        .messages
+        .others
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["identity", "referral", "group_id", "brand_new_field"]
+    );
+    let rendered = event_json(&events[0]);
+    for (key, value) in extra.as_object().unwrap() {
+        assert_eq!(
+            &rendered["entry"]["changes"]["messages"][key], value,
+            "{key}"
+        );
+    }
 }

@@ -28,7 +28,7 @@ async fn sends_the_documented_request_and_returns_the_output() {
         assert_eq!(request.method, "POST");
         assert_eq!(
             request.url,
-            format!("https://graph.facebook.com/v24.0/{PHONE_NUMBER_ID}/messages")
+            format!("https://graph.facebook.com/v26.0/{PHONE_NUMBER_ID}/messages")
         );
         assert_eq!(request.header("authorization"), Some(&*format!("Bearer {TOKEN}")));
         assert_eq!(request.header("content-type"), Some("application/json"));
@@ -69,7 +69,7 @@ async fn sends_over_real_http_to_a_loopback_server() {
     assert_eq!(received[0].method, "POST");
     assert_eq!(
         received[0].path_and_query,
-        format!("/v24.0/{PHONE_NUMBER_ID}/messages")
+        format!("/v26.0/{PHONE_NUMBER_ID}/messages")
     );
     assert_eq!(
         received[0].header("authorization"),
@@ -279,4 +279,107 @@ fn connection_debug_redacts_secrets() {
         assert!(!debug.contains(secret), "{debug}");
     }
     assert!(debug.contains(PHONE_NUMBER_ID));
+}
+
+const BSUID: &str = "US.13491208655302741918";
+
+#[tokio::test]
+async fn sends_to_a_business_scoped_user_id_as_recipient() {
+    let answered = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": BSUID, "user_id": BSUID}],
+        "messages": [{"id": "wamid.TOBSUID"}],
+    });
+    let server = GraphServer::start(move |_| StubResponse::json(200, &answered))
+        .await
+        .unwrap();
+    let connector = connector().with_outbound(Outbound::redirect(&server.base_url()).unwrap());
+    let output = connector
+        .send(
+            &connection(),
+            &input("Your order shipped", &format!(" {BSUID} ")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // A success with `user_id` and no `wa_id`.
+    assert_eq!(output.messages[0].id, "wamid.TOBSUID");
+    assert_eq!(output.contacts[0].wa_id, None);
+    assert_eq!(output.contacts[0].user_id.as_deref(), Some(BSUID));
+    assert_eq!(
+        json::send_output(&output)["contacts"],
+        json!([{"input": BSUID, "user_id": BSUID}])
+    );
+    let received = server.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, "POST");
+    assert_eq!(
+        received[0].path_and_query,
+        format!("/v26.0/{PHONE_NUMBER_ID}/messages")
+    );
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    // Exactly this body: `recipient`, and no `to` (Meta lets `to` win).
+    assert_eq!(
+        String::from_utf8(received[0].body.clone()).unwrap(),
+        format!(
+            r#"{{"messaging_product":"whatsapp","recipient_type":"individual","recipient":"{BSUID}","type":"text","text":{{"body":"Your order shipped"}}}}"#
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_bsuid_that_cannot_receive_this_message_is_a_graph_error_that_says_why() {
+    let body = r#"{"error":{"message":"(#131062) Business-scoped User ID (BSUID) recipients are not supported for this message","type":"OAuthException","code":131062,"fbtrace_id":"Bs1"}}"#;
+    let server = GraphServer::start(move |_| answer(400, body))
+        .await
+        .unwrap();
+    let connector = connector().with_outbound(Outbound::redirect(&server.base_url()).unwrap());
+    let error = connector
+        .send(&connection(), &input("code 123456", BSUID))
+        .await
+        .unwrap()
+        .unwrap_err();
+    match &error {
+        ConnectorError::Graph(e) => {
+            assert_eq!((e.status, e.code), (400, Some(131062)));
+            assert!(e.message.contains("needs a phone number"), "{}", e.message);
+            assert!(e.hint.as_deref().unwrap().contains("phone number"));
+            assert!(!e.retryable);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(json::connector_error(&error)["kind"], "graph");
+}
+
+#[tokio::test]
+async fn malformed_bsuids_are_invalid_input_and_send_nothing() {
+    let long = format!("US.{}", "1".repeat(197));
+    assert_eq!(long.chars().count(), 200);
+    let server = GraphServer::start(|_| answer(200, SENT)).await.unwrap();
+    let connector = connector().with_outbound(Outbound::redirect(&server.base_url()).unwrap());
+    for bad in [
+        "US.",
+        "U.123",
+        "US.12 3",
+        long.as_str(),
+        "us.123",
+        "US.ENT.",
+    ] {
+        match connector
+            .send(&connection(), &input("hi", bad))
+            .await
+            .unwrap()
+        {
+            Err(ConnectorError::InvalidInput(e)) => {
+                assert_eq!(e.field, "send-message-to", "{bad}");
+                assert!(!e.reason.is_empty());
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    assert!(server.requests().is_empty(), "a request was made");
 }

@@ -1,69 +1,113 @@
 //! Properties of the webhook → events path, over generated inputs (bounded, so they run
 //! in `cargo test`): the domain module the component runs, compiled natively.
 //!
-//! - For any batch of entries, changes and messages, with status updates mixed in, the
-//!   events are exactly the messages, in order, with the sender filter applied exactly.
-//! - For any bytes, the trigger answers events or an error; it never panics.
+//! - For any batch of entries, changes and messages (with and without `from`, `wa_id`,
+//!   `user_id`, `id`), status updates mixed in, the events are exactly the messages, in
+//!   order, with the sender filter (phone or BSUID) applied exactly; dedup keys are the
+//!   same for the same bytes.
+//! - For any JSON-like document, the number of events is what an independent reading
+//!   of it (`serde_json::Value`) counts, or the body is refused for a reason that names
+//!   the webhook's shape.
+//! - For any mutation of a real webhook, complete or truncated, likewise.
+//! - For any string, the trigger answers events or a reason; it never panics.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use whatsapp_connector::phone;
+use whatsapp_connector::identity::SenderFilter;
 use whatsapp_connector::signature;
 use whatsapp_connector::trigger::{self, Outcome, Secrets, WebhookRequest};
 use whatsapp_connector::webhook;
 
-const SENDERS: [&str; 3] = ["16505551234", "447700900123", "5511987654321"];
+/// A sender: a phone number (or none, for a username user) and a BSUID (or none).
+const SENDERS: [(Option<&str>, Option<&str>); 4] = [
+    (Some("16505551234"), None),
+    (Some("447700900123"), Some("GB.4471203948571")),
+    (None, Some("US.13491208655302741918")),
+    (None, Some("BR.88877766655544")),
+];
 
-/// One change: a batch of messages (index of the sender each) or status updates.
+/// One message: its sender and which optional fields it carries.
+#[derive(Debug, Clone)]
+struct Msg {
+    sender: usize,
+    with_id: bool,
+    with_contact: bool,
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    (0..SENDERS.len(), prop::bool::weighted(0.8), any::<bool>()).prop_map(
+        |(sender, with_id, with_contact)| Msg {
+            sender,
+            with_id,
+            with_contact,
+        },
+    )
+}
+
+/// One change: a batch of messages or status updates.
 #[derive(Debug, Clone)]
 enum Change {
-    Messages(Vec<usize>),
+    Messages(Vec<Msg>),
     Statuses(usize),
 }
 
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
-        prop::collection::vec(0..SENDERS.len(), 0..5).prop_map(Change::Messages),
+        prop::collection::vec(msg(), 0..5).prop_map(Change::Messages),
         (1usize..3).prop_map(Change::Statuses),
     ]
 }
 
-/// The webhook JSON and the (sender, id) of each message in document order.
-fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<(usize, String)>) {
+/// The webhook JSON and each message in document order.
+fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<Msg>) {
     let mut expected = Vec::new();
     let mut next = 0;
+    let metadata = json!({"display_phone_number": "15550000000", "phone_number_id": "1"});
     let entries: Vec<Value> = entries
         .iter()
         .enumerate()
         .map(|(e, changes)| {
             let changes: Vec<Value> = changes
                 .iter()
-                .map(|change| {
-                    let metadata =
-                        json!({"display_phone_number": "15550000000", "phone_number_id": "1"});
-                    match change {
-                        Change::Messages(senders) => {
-                            let messages: Vec<Value> = senders
-                                .iter()
-                                .map(|&s| {
-                                    next += 1;
-                                    let id = format!("wamid.{next}");
-                                    expected.push((s, id.clone()));
-                                    json!({"from": SENDERS[s], "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": format!("message {next}")}})
-                                })
-                                .collect();
-                            let contacts: Vec<Value> = senders
-                                .iter()
-                                .map(|&s| json!({"profile": {"name": "Sender"}, "wa_id": SENDERS[s]}))
-                                .collect();
-                            json!({"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, "contacts": contacts, "messages": messages}})
-                        }
-                        Change::Statuses(n) => {
-                            let statuses: Vec<Value> = (0..*n)
-                                .map(|k| json!({"id": format!("wamid.out{k}"), "status": "delivered", "timestamp": "1700000001", "recipient_id": SENDERS[0]}))
-                                .collect();
-                            json!({"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, "statuses": statuses}})
-                        }
+                .map(|change| match change {
+                    Change::Messages(messages) => {
+                        let mut contacts = Vec::new();
+                        let rendered: Vec<Value> = messages
+                            .iter()
+                            .map(|m| {
+                                next += 1;
+                                expected.push(m.clone());
+                                let (phone, user_id) = SENDERS[m.sender];
+                                let mut message = json!({"timestamp": "1700000000", "type": "text", "text": {"body": format!("message {next}")}});
+                                if let Some(phone) = phone {
+                                    message["from"] = phone.into();
+                                }
+                                if let Some(user_id) = user_id {
+                                    message["from_user_id"] = user_id.into();
+                                }
+                                if m.with_id {
+                                    message["id"] = format!("wamid.{next}").into();
+                                }
+                                if m.with_contact {
+                                    let mut contact = json!({"profile": {"name": "Sender"}});
+                                    if let Some(phone) = phone {
+                                        contact["wa_id"] = phone.into();
+                                    }
+                                    if let Some(user_id) = user_id {
+                                        contact["user_id"] = user_id.into();
+                                    }
+                                    contacts.push(contact);
+                                }
+                                message
+                            })
+                            .collect();
+                        json!({"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, "contacts": contacts, "messages": rendered}})
+                    }
+                    Change::Statuses(n) => {
+                        let statuses: Vec<Value> = (0..*n)
+                            .map(|k| json!({"id": format!("wamid.out{k}"), "status": "delivered", "timestamp": "1700000001", "recipient_user_id": "US.1"}))
+                            .collect();
+                        json!({"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, "statuses": statuses}})
                     }
                 })
                 .collect();
@@ -74,28 +118,211 @@ fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<(usize, String)>) {
     (serde_json::to_vec(&body).unwrap(), expected)
 }
 
+/// How many messages an independent reading of `body` finds, or `None` when it is not a
+/// WhatsApp Business Account webhook (so the trigger must refuse it).
+fn oracle(body: &[u8]) -> Option<usize> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    if value.get("object")? != "whatsapp_business_account" {
+        return None;
+    }
+    let entries = value.get("entry")?.as_array()?;
+    let mut count = 0;
+    for entry in entries {
+        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+            continue;
+        };
+        for change in changes.iter().filter(|c| c.is_object()) {
+            if change.get("field").is_some_and(|f| f != "messages") {
+                continue;
+            }
+            let messages = change
+                .get("value")
+                .and_then(|v| v.get("messages"))
+                .and_then(Value::as_array);
+            count += messages.map_or(0, Vec::len);
+        }
+    }
+    Some(count)
+}
+
+/// Whether any object in `body` repeats a key (the trigger refuses those, the oracle
+/// cannot see them: `serde_json::Value` keeps the last).
+fn has_duplicate_keys(body: &[u8]) -> bool {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    /// Any JSON value, refusing an object that repeats a key.
+    struct Strict;
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Strict;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("JSON")
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_unit<E>(self) -> Result<Strict, E> {
+                    Ok(Strict)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+                    while seq.next_element::<Strict>()?.is_some() {}
+                    Ok(Strict)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+                    let mut keys = std::collections::HashSet::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        if !keys.insert(key) {
+                            return Err(de::Error::custom("duplicate key"));
+                        }
+                        map.next_value::<Strict>()?;
+                    }
+                    Ok(Strict)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    serde_json::from_slice::<Value>(body).is_ok() && serde_json::from_slice::<Strict>(body).is_err()
+}
+
+/// The trigger's answer must agree with the oracle.
+fn check_against_oracle(body: &[u8]) -> Result<(), TestCaseError> {
+    let result = webhook::events(body, None);
+    match (oracle(body), result) {
+        (Some(expected), Ok(events)) => prop_assert_eq!(events.len(), expected),
+        (Some(_), Err(reason)) => prop_assert!(
+            reason.contains("duplicate") && has_duplicate_keys(body),
+            "a webhook was refused: {}",
+            reason
+        ),
+        (None, Ok(events)) => prop_assert!(false, "not a webhook, yet {} events", events.len()),
+        (None, Err(reason)) => prop_assert!(
+            ["not a JSON object", "`object`", "`entry`", "UTF-8", "line ",]
+                .iter()
+                .any(|place| reason.contains(place)),
+            "the reason names no place: {}",
+            reason
+        ),
+    }
+    Ok(())
+}
+
+/// JSON-like documents shaped roughly like webhooks: the right keys at random depths,
+/// values of every type, so that every container has the wrong type now and then.
+fn json_like() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "object",
+        "entry",
+        "id",
+        "changes",
+        "field",
+        "value",
+        "messages",
+        "contacts",
+        "from",
+        "from_user_id",
+        "wa_id",
+        "user_id",
+        "type",
+        "text",
+        "body",
+        "metadata",
+        "statuses",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i32>().prop_map(Value::from),
+        prop::sample::select(vec![
+            "whatsapp_business_account",
+            "messages",
+            "text",
+            "x",
+            ""
+        ])
+        .prop_map(Value::from),
+    ];
+    let tree = leaf.prop_recursive(6, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.into(), v)).collect())),
+        ]
+    });
+    (tree, any::<bool>()).prop_map(|(entry, right_object)| {
+        let object = if right_object {
+            "whatsapp_business_account"
+        } else {
+            "page"
+        };
+        json!({"object": object, "entry": entry})
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn events_are_the_messages_in_order_filtered_exactly(
         entries in prop::collection::vec(prop::collection::vec(change(), 0..4), 0..4),
-        filter in prop::option::of(0..SENDERS.len()),
+        filter in prop::option::of((0..SENDERS.len(), any::<bool>())),
     ) {
         let (body, messages) = render(&entries);
-        let sender = filter.map(|s| format!("+{}", SENDERS[s]));
-        let digits = phone::sender_filter(sender.as_deref()).unwrap();
-        let events = webhook::events(&body, digits.as_deref()).unwrap();
-        let expected: Vec<&str> = messages
+        // Filter by the sender's phone number, or by its BSUID (when it has each).
+        let filter_value = filter.and_then(|(s, by_phone)| {
+            let (phone, user_id) = SENDERS[s];
+            if by_phone { phone.map(|p| format!("+{p}")) } else { user_id.map(str::to_owned) }
+        });
+        let parsed = SenderFilter::parse(filter_value.as_deref()).unwrap();
+        let events = webhook::events(&body, parsed.as_ref()).unwrap();
+        let expected: Vec<&Msg> = messages
             .iter()
-            .filter(|(s, _)| filter.is_none_or(|f| f == *s))
-            .map(|(_, id)| id.as_str())
+            .filter(|m| match (&filter_value, filter) {
+                (None, _) => true,
+                (Some(_), Some((f, by_phone))) => {
+                    let s = m.sender;
+                    if by_phone { SENDERS[s].0.is_some() && SENDERS[s].0 == SENDERS[f].0 }
+                    else { SENDERS[s].1.is_some() && SENDERS[s].1 == SENDERS[f].1 }
+                }
+                (Some(_), None) => unreachable!(),
+            })
             .collect();
-        let got: Vec<&str> = events.iter().map(|e| e.message.id.as_str()).collect();
-        prop_assert_eq!(got, expected);
-        for event in &events {
-            prop_assert_eq!(&event.contact.as_ref().unwrap().wa_id, &event.message.from);
+        prop_assert_eq!(events.len(), expected.len());
+        for (event, expected) in events.iter().zip(&expected) {
+            let s = expected.sender;
+            let m = &event.entry.changes.messages;
+            prop_assert_eq!(m.from.as_deref(), SENDERS[s].0);
+            prop_assert_eq!(m.from_user_id.as_deref(), SENDERS[s].1);
+            match &m.id {
+                Some(id) => prop_assert_eq!(&event.dedup_key, id),
+                None => prop_assert!(event.dedup_key.starts_with("sha256:")),
+            }
+            // The sender's own contact card, or none: never another sender's.
+            match &event.entry.changes.contacts {
+                Some(contact) => prop_assert!(
+                    (contact.wa_id.is_some() && contact.wa_id == m.from)
+                        || (contact.user_id.is_some() && contact.user_id == m.from_user_id)
+                ),
+                None => prop_assert!(!expected.with_contact, "the sender's contact was not found"),
+            }
         }
+        // The same bytes give the same keys.
+        let again = webhook::events(&body, parsed.as_ref()).unwrap();
+        let keys = |events: &[webhook::Event]| events.iter().map(|e| e.dedup_key.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(keys(&events), keys(&again));
     }
 
     #[test]
@@ -113,23 +340,35 @@ proptest! {
     }
 
     #[test]
-    fn any_bytes_are_events_or_an_error_never_a_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
-        let request = WebhookRequest { method: "POST", headers: &[], query: "", body: &body };
-        let _ = trigger::handle(request, None, Secrets::default());
+    fn json_like_documents_give_the_oracles_count(document in json_like()) {
+        check_against_oracle(&serde_json::to_vec(&document).unwrap())?;
     }
 
     #[test]
-    fn any_mutation_of_a_real_webhook_is_events_or_an_error(
+    fn any_string_is_events_or_a_reason(body in ".{0,256}") {
+        let request = WebhookRequest { method: "POST", headers: &[], query: "", body: body.as_bytes() };
+        match trigger::handle(request, None, Secrets::default()) {
+            Ok(Outcome::Events(events)) => prop_assert_eq!(Some(events.len()), oracle(body.as_bytes())),
+            Ok(other) => prop_assert!(false, "{:?}", other),
+            Err(error) => prop_assert_eq!(oracle(body.as_bytes()), None, "{:?}", error),
+        }
+    }
+
+    #[test]
+    fn any_complete_mutation_of_a_real_webhook_agrees_with_the_oracle(
         position in any::<prop::sample::Index>(),
         byte in any::<u8>(),
-        cut in any::<prop::sample::Index>(),
     ) {
-        let mut body = include_bytes!("fixtures/batch_two_messages_one_status.json").to_vec();
+        let mut body = include_bytes!("fixtures/mixed_identities_and_status.json").to_vec();
         let at = position.index(body.len());
         body[at] = byte;
-        body.truncate(cut.index(body.len()) + 1);
-        if let Ok(events) = webhook::events(&body, None) {
-            prop_assert!(events.len() <= 2);
-        }
+        check_against_oracle(&body)?;
+    }
+
+    #[test]
+    fn any_truncation_of_a_real_webhook_is_refused_or_complete(cut in any::<prop::sample::Index>()) {
+        let body = include_bytes!("fixtures/mixed_identities_and_status.json");
+        let cut = cut.index(body.len());
+        check_against_oracle(&body[..cut])?;
     }
 }

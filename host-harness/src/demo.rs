@@ -15,9 +15,12 @@ use crate::{json, sign_webhook};
 
 /// The phone number ID the stub answers for.
 pub const STUB_PHONE_NUMBER_ID: &str = "100000000000001";
-/// A batched webhook as Meta sends it: two messages and one status update.
-pub const SAMPLE_WEBHOOK: &str =
-    include_str!("../../tests/fixtures/batch_two_messages_one_status.json");
+/// A batched webhook as Meta sends it since April 2026: a message from a customer with a
+/// phone number, one from a username user who shares none (only a business-scoped user
+/// ID), and one status update.
+pub const SAMPLE_WEBHOOK: &str = include_str!("demo_webhook.json");
+/// The username user's business-scoped user ID in [`SAMPLE_WEBHOOK`].
+const USERNAME_USER: &str = "US.13491208655302741918";
 const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 fn pretty(value: &Value) -> String {
@@ -109,11 +112,11 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     let request = signed(body.clone(), sign_webhook(DEMO_APP_SECRET, &body));
     writeln!(
         out,
-        "3. Message received: a signed, batched webhook (2 messages, 1 status update)"
+        "3. Message received: a signed, batched webhook (2 messages, one of them from a username user without a phone number; 1 status update)"
     )?;
     let mut counts = Vec::new();
-    let mut first_sender = None;
-    for sender in [None, Some("+1 (650) 555-1234")] {
+    let mut senders = Vec::new();
+    for sender in [None, Some("+1 (650) 555-1234"), Some(USERNAME_USER)] {
         let properties = Properties {
             sender_number: sender.map(str::to_owned),
         };
@@ -128,15 +131,20 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
             format!("sender number {s:?}")
         });
         writeln!(out, "  {label} → {} event(s):", events.len())?;
-        for event in &events {
-            writeln!(out, "    {}", serde_json::to_string(&json::event(event))?)?;
-        }
-        first_sender = first_sender.or_else(|| {
-            events
-                .first()
-                .map(|e| format!("+{}", e.entry.changes.messages.from))
-        });
         counts.push(events.len());
+        for event in events {
+            let event = json::event(event)?;
+            writeln!(out, "    {}", serde_json::to_string(&event)?)?;
+            // Whom to reply to: the phone number when there is one, else the BSUID.
+            let message = &event.entry.changes.messages;
+            let reply_to = match (&message.from, &message.from_user_id) {
+                (Some(phone), _) => Some(format!("+{phone}")),
+                (None, user_id) => user_id.clone(),
+            };
+            if sender.is_none() {
+                senders.extend(reply_to);
+            }
+        }
     }
 
     let mut tampered_body = body.clone();
@@ -151,33 +159,41 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     };
     writeln!(out, "  a body changed by one bit → refused: {rejected}\n")?;
 
-    // 4. Action "Send Message": reply to the first sender.
-    let input = SendInput {
-        message: "Thanks, we got your message!".into(),
-        send_message_to: first_sender.context("the webhook had no message")?,
-    };
-    writeln!(out, "4. Send Message to {:?}", input.send_message_to)?;
-    let output = match connector.send(&connection, &input).await? {
-        Ok(output) => output,
-        Err(e) => bail!("send failed: {}", json::connector_error(&e)),
-    };
-    let requests = connector.outbound().requests();
-    let request = requests.last().context("the component made no request")?;
-    writeln!(
-        out,
-        "  request that went out (token redacted):\n    {}",
-        pretty(&request.redacted())
-    )?;
-    writeln!(
-        out,
-        "  output:\n    {}\n",
-        pretty(&json::send_output(&output))
-    )?;
-    let message_id = output
-        .messages
-        .first()
-        .map(|m| m.id.clone())
-        .unwrap_or_default();
+    // 4. Action "Send Message": reply to each sender, by phone number or by BSUID.
+    if senders.len() != 2 {
+        bail!("expected two senders to reply to, got {senders:?}");
+    }
+    let mut replies = Vec::new();
+    for (n, to) in senders.into_iter().enumerate() {
+        let input = SendInput {
+            message: "Thanks, we got your message!".into(),
+            send_message_to: to,
+        };
+        writeln!(
+            out,
+            "4.{} Send Message to {:?}",
+            n + 1,
+            input.send_message_to
+        )?;
+        let output = match connector.send(&connection, &input).await? {
+            Ok(output) => output,
+            Err(e) => bail!("send failed: {}", json::connector_error(&e)),
+        };
+        let requests = connector.outbound().requests();
+        let request = requests.last().context("the component made no request")?;
+        writeln!(
+            out,
+            "  request that went out (token redacted):\n    {}",
+            pretty(&request.redacted())
+        )?;
+        writeln!(
+            out,
+            "  output:\n    {}\n",
+            pretty(&json::send_output(&output))
+        )?;
+        let message_id = output.messages.first().map(|m| m.id.clone());
+        replies.push(message_id.context("the answer has no message ID")?);
+    }
 
     // 5. Disable, twice: the second time there is nothing left to remove.
     let mut removals = Vec::new();
@@ -198,10 +214,13 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     )?;
 
     Ok(format!(
-        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter; tampered webhook refused ({}); replied {message_id}; disabled ({}), again ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); replied {} (phone number) and {} (user ID); disabled ({}), again ({})",
         counts[0],
         counts[1],
+        counts[2],
         rejected["kind"].as_str().unwrap_or_default(),
+        replies[0],
+        replies[1],
         removals[0],
         removals[1],
     ))

@@ -2,17 +2,28 @@
 //! workflow host would store. Event JSON is exactly the trigger's documented output.
 
 use serde_json::{Map, Value, json};
+use whatsapp_connector::webhook::{self, RawJson};
 
 use crate::bindings::{
     Account, ConnectorError, Event, GraphError, Removal, SendOutput, WebhookError,
 };
 
-/// `{messaging_product, contacts: [{input, wa_id}], messages: [{id}]}`.
+/// `{messaging_product, contacts: [{input, wa_id?, user_id?}], messages: [{id}]}`.
 pub fn send_output(output: &SendOutput) -> Value {
     json!({
         "messaging_product": output.messaging_product,
         "contacts": output.contacts.iter()
-            .map(|c| json!({"input": c.input, "wa_id": c.wa_id}))
+            .map(|c| {
+                let mut contact = Map::new();
+                contact.insert("input".into(), c.input.clone().into());
+                if let Some(wa_id) = &c.wa_id {
+                    contact.insert("wa_id".into(), wa_id.clone().into());
+                }
+                if let Some(user_id) = &c.user_id {
+                    contact.insert("user_id".into(), user_id.clone().into());
+                }
+                Value::Object(contact)
+            })
             .collect::<Vec<_>>(),
         "messages": output.messages.iter().map(|m| json!({"id": m.id})).collect::<Vec<_>>(),
     })
@@ -38,6 +49,9 @@ fn graph_error(kind: &str, e: &GraphError) -> Map<String, Value> {
     map.insert("details".into(), e.details.clone().into());
     map.insert("fbtrace_id".into(), e.fbtrace_id.clone().into());
     map.insert("retryable".into(), e.retryable.into());
+    if let Some(hint) = &e.hint {
+        map.insert("hint".into(), hint.clone().into());
+    }
     map
 }
 
@@ -92,58 +106,73 @@ pub fn webhook_error_status(error: &WebhookError) -> u16 {
     }
 }
 
-/// JSON text the component produced, parsed back; kept as a string if it is not JSON.
-fn embedded(json_text: &str) -> Value {
-    serde_json::from_str(json_text).unwrap_or_else(|_| json_text.into())
+/// A JSON-text field of an event that is not JSON: the component broke its contract.
+#[derive(Debug, thiserror::Error)]
+#[error("the component returned an event whose `{field}` is not JSON: {source}")]
+pub struct InvalidEventJson {
+    field: String,
+    source: serde_json::Error,
 }
 
-/// The trigger's documented output for one event.
-pub fn event(event: &Event) -> Value {
-    let change = &event.entry.changes;
-    let m = &change.messages;
-    let mut message = Map::new();
-    message.insert("from".into(), m.from.clone().into());
-    message.insert("id".into(), m.id.clone().into());
-    message.insert("timestamp".into(), m.timestamp.clone().into());
-    message.insert("type".into(), m.type_.clone().into());
-    if let Some(text) = &m.text {
-        message.insert("text".into(), json!({"body": text.body}));
-    }
-    if let Some(context) = &m.context {
-        message.insert("context".into(), embedded(context));
-    }
-    if let Some(errors) = &m.errors {
-        message.insert("errors".into(), embedded(errors));
-    }
-    if let Some(content) = &m.content {
-        message
-            .entry(m.type_.clone())
-            .or_insert_with(|| embedded(content));
-    }
-    let mut changes = Map::new();
-    changes.insert(
-        "value".into(),
-        json!({
-            "messaging_product": change.value.messaging_product,
-            "metadata": {
-                "display_phone_number": change.value.metadata.display_phone_number,
-                "phone_number_id": change.value.metadata.phone_number_id,
+/// The event as the component's domain type, whose `Serialize` is the trigger's
+/// documented output. JSON-text fields are checked to be JSON (the component is
+/// untrusted) but never parsed into a tree, so any depth comes through unchanged.
+pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
+    let json = |field: &str, text: String| {
+        RawJson::from_string(text).map_err(|source| InvalidEventJson {
+            field: field.to_owned(),
+            source,
+        })
+    };
+    let raw = |field: &str, text: Option<String>| text.map(|text| json(field, text)).transpose();
+    let change = event.entry.changes;
+    let m = change.messages;
+    Ok(webhook::Event {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: webhook::Entry {
+            id: event.entry.id,
+            changes: webhook::Change {
+                value: webhook::Value {
+                    messaging_product: change.value.messaging_product,
+                    metadata: change.value.metadata.map(|m| webhook::Metadata {
+                        display_phone_number: m.display_phone_number,
+                        phone_number_id: m.phone_number_id,
+                    }),
+                },
+                contacts: change.contacts.map(|c| webhook::Contact {
+                    profile_name: c.profile_name,
+                    username: c.username,
+                    wa_id: c.wa_id,
+                    user_id: c.user_id,
+                    parent_user_id: c.parent_user_id,
+                }),
+                messages: webhook::Message {
+                    from: m.from,
+                    from_user_id: m.from_user_id,
+                    from_parent_user_id: m.from_parent_user_id,
+                    id: m.id,
+                    timestamp: m.timestamp,
+                    kind: m.type_,
+                    text: m.text.map(|t| t.body),
+                    context: raw("context", m.context)?,
+                    content: raw("content", m.content)?,
+                    errors: raw("errors", m.errors)?,
+                    others: m
+                        .others
+                        .into_iter()
+                        .map(|member| Ok((member.name.clone(), json(&member.name, member.json)?)))
+                        .collect::<Result<_, InvalidEventJson>>()?,
+                    raw: raw("raw", m.raw)?,
+                },
             },
-        }),
-    );
-    if let Some(contact) = &change.contacts {
-        let mut c = Map::new();
-        if let Some(name) = &contact.profile_name {
-            c.insert("profile".into(), json!({"name": name}));
-        }
-        c.insert("wa_id".into(), contact.wa_id.clone().into());
-        changes.insert("contacts".into(), c.into());
-    }
-    changes.insert("messages".into(), message.into());
-    json!({
-        "object": event.object,
-        "entry": {"id": event.entry.id, "changes": changes},
+        },
     })
+}
+
+/// One event's documented output as one line of JSON (no newline).
+pub fn event_line(event: Event) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(&self::event(event)?)?)
 }
 
 /// A failure of the host itself (loading, trapping, I/O): `{"kind": "host", ...}`.

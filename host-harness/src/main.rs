@@ -137,7 +137,8 @@ struct GraphArgs {
 
 #[derive(Args)]
 struct SendArgs {
-    /// Send message to: the recipient, starting with "+".
+    /// Send message to: a phone number starting with "+", or a business-scoped user ID
+    /// (e.g. US.13491208655302741918), which is sent as `recipient`.
     #[arg(long)]
     to: String,
     /// Message to send (1 to 4096 characters).
@@ -152,7 +153,8 @@ struct TriggerArgs {
     /// The webhook body: a file, or - for stdin.
     #[arg(long, value_name = "FILE")]
     payload: PathBuf,
-    /// Sender number: only messages from this number become events.
+    /// Sender number or user ID: only messages from this phone number, or from this
+    /// business-scoped user ID (US.…), become events.
     #[arg(long)]
     sender_number: Option<String>,
     /// The Meta app secret: when set, --signature must be the body's X-Hub-Signature-256.
@@ -174,7 +176,8 @@ struct ServeArgs {
     /// The Meta app secret: POSTs must then carry a valid X-Hub-Signature-256.
     #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
     app_secret: Option<String>,
-    /// Sender number: only messages from this number become events.
+    /// Sender number or user ID: only messages from this phone number, or from this
+    /// business-scoped user ID (US.…), become events.
     #[arg(long)]
     sender_number: Option<String>,
     /// Largest accepted body in bytes; larger ones get 413.
@@ -207,7 +210,8 @@ struct EnableArgs {
     /// overwritten). `serve --registration` and `disable --registration` read it.
     #[arg(long, value_name = "FILE", default_value = "registration.json")]
     out: PathBuf,
-    /// Sender number: checked now, so that a bad one fails before anything is enabled.
+    /// Sender number or user ID: checked now, so that a bad one fails before anything is
+    /// enabled.
     #[arg(long)]
     sender_number: Option<String>,
     #[command(flatten)]
@@ -387,7 +391,7 @@ fn graph_setup(connector: &Connector, args: &GraphArgs) -> anyhow::Result<(Conne
     Ok((connector, connection))
 }
 
-fn print_json(value: &Value) -> Result<(), Failure> {
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value).map_err(anyhow::Error::from)?;
     writeln!(stdout).map_err(anyhow::Error::from)?;
@@ -427,7 +431,12 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         .await?
     {
         Ok(Outcome::Events(events)) => {
-            print_json(&Value::Array(events.iter().map(json::event).collect()))
+            let events = events
+                .into_iter()
+                .map(json::event)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::from)?;
+            print_json(&events)
         }
         Ok(Outcome::Respond(r)) => Err(Failure::Host(anyhow::anyhow!(
             "the component answered a POST with a direct {} response",

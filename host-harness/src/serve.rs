@@ -28,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use whatsapp_connector::webhook;
 
 use crate::bindings::{Outcome, Properties, WebhookRequest, WebhookSecrets};
 use crate::json;
@@ -383,6 +384,22 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
             (text(status, &r.content_type, r.body), "handshake".into())
         }
         Ok(Ok(Outcome::Events(events))) => {
+            let events = match events
+                .into_iter()
+                .map(json::event)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(events) => events,
+                Err(e) => {
+                    // The component broke its contract; not acknowledged, so Meta
+                    // redelivers (to a fixed component, one hopes): nothing is lost.
+                    let body = json!({"kind": "host", "message": e.to_string()});
+                    return (
+                        error(StatusCode::SERVICE_UNAVAILABLE, body),
+                        "invalid event".into(),
+                    );
+                }
+            };
             let (fresh, duplicates): (Vec<_>, Vec<_>) = {
                 let mut dedup = shared.dedup.lock().unwrap_or_else(|p| p.into_inner());
                 events
@@ -428,13 +445,13 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<
     }
 }
 
-fn write_events(sink: &EventSink, events: &[crate::bindings::Event]) -> std::io::Result<()> {
+fn write_events(sink: &EventSink, events: &[webhook::Event]) -> std::io::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     let mut lines = Vec::with_capacity(events.len() * 512);
     for event in events {
-        serde_json::to_writer(&mut lines, &json::event(event))?;
+        serde_json::to_writer(&mut lines, event)?;
         lines.push(b'\n');
     }
     let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -238,9 +238,15 @@ fn send_message(body: &[u8]) -> StubResponse {
     let Ok(body) = serde_json::from_slice::<Value>(body) else {
         return graph_error(400, 100, "OAuthException", "(#100) Invalid JSON body");
     };
-    let (Some("whatsapp"), Some(to), Some("text"), Some(_text)) = (
+    // Like Meta: `to` (a phone number) wins over `recipient` (a BSUID).
+    let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
+        (Some(to), _) => json!({"input": to, "wa_id": to.trim_start_matches('+')}),
+        (None, Some(user_id)) => json!({"input": user_id, "user_id": user_id}),
+        (None, None) => Value::Null,
+    };
+    let (Some("whatsapp"), false, Some("text"), Some(_text)) = (
         body["messaging_product"].as_str(),
-        body["to"].as_str(),
+        contact.is_null(),
         body["type"].as_str(),
         body["text"]["body"].as_str(),
     ) else {
@@ -248,7 +254,7 @@ fn send_message(body: &[u8]) -> StubResponse {
             400,
             100,
             "OAuthException",
-            "(#100) The parameter messaging_product, to, type or text is missing",
+            "(#100) The parameter messaging_product, to or recipient, type or text is missing",
         );
     };
     let n = NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed);
@@ -256,7 +262,7 @@ fn send_message(body: &[u8]) -> StubResponse {
         200,
         &json!({
             "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to.trim_start_matches('+')}],
+            "contacts": [contact],
             "messages": [{"id": format!("wamid.STUB{n:012}")}],
         }),
     )

@@ -73,14 +73,22 @@ fn demo_runs_with_no_network() {
     for part in [
         "(callback verified)",
         "2 events",
-        "1 with the sender filter",
+        "1 with the sender filter, 1 with the user-ID filter",
         "refused (invalid-signature)",
         "replied wamid.",
+        "(phone number) and wamid.",
+        "(user ID)",
         "disabled (removed), again (nothing-to-remove)",
     ] {
         assert!(summary.contains(part), "{part} not in {summary}");
     }
     assert!(stdout.contains("Bearer [redacted]"));
+    // The username user's event is shown, and the reply to them went out as `recipient`.
+    assert!(stdout.contains(r#""from_user_id":"US.13491208655302741918""#));
+    assert!(
+        stdout.contains(r#""recipient": "US.13491208655302741918""#),
+        "{stdout}"
+    );
     assert!(!stdout.contains("stub-access-token"));
 }
 
@@ -129,7 +137,7 @@ async fn send_over_http_with_graph_url() {
     );
     let received = server.requests();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].path_and_query, "/v24.0/123/messages");
+    assert_eq!(received[0].path_and_query, "/v26.0/123/messages");
     assert_eq!(
         received[0].header("authorization"),
         Some(&*format!("Bearer {TOKEN}"))
@@ -430,4 +438,84 @@ fn a_precompiled_component_loads_and_runs() {
     assert_eq!(refused.status.code(), Some(3));
     assert_eq!(stderr_error(&refused)["kind"], "host");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const PABLO: &str = "US.13491208655302741918";
+
+#[tokio::test]
+async fn serve_writes_every_message_of_a_mixed_batch_username_users_included() {
+    let server = start_serve(&["--app-secret", APP_SECRET]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    let body = std::fs::read(fixture("mixed_identities_and_status.json")).unwrap();
+    let signature = sign_webhook(APP_SECRET, &body);
+    let answer = client
+        .request(
+            "POST",
+            "/webhook",
+            &[("x-hub-signature-256", &signature)],
+            body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    let lines: Vec<Value> = (0..2)
+        .map(|_| {
+            serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        lines[0]["entry"]["changes"]["messages"]["from"],
+        "16505551234"
+    );
+    let username = &lines[1]["entry"]["changes"];
+    assert!(username["messages"].get("from").is_none());
+    assert_eq!(username["messages"]["from_user_id"], PABLO);
+    assert_eq!(username["contacts"]["user_id"], PABLO);
+    assert_eq!(username["contacts"]["profile"]["username"], "@pablo.m");
+    assert!(username["contacts"].get("wa_id").is_none());
+    assert!(
+        server
+            .events
+            .recv_timeout(Duration::from_millis(200))
+            .is_err(),
+        "the status update is no message"
+    );
+}
+
+#[test]
+fn trigger_and_send_take_business_scoped_user_ids() {
+    let mixed = fixture("mixed_identities_and_status.json");
+    let filtered = run(&["trigger", "--payload", &mixed, "--sender-number", PABLO]);
+    assert!(
+        filtered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
+    let events = stdout_json(&filtered);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(
+        events[0]["entry"]["changes"]["messages"]["from_user_id"],
+        PABLO
+    );
+
+    let bad = run(&["trigger", "--payload", &mixed, "--sender-number", "US.12 3"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(stderr_error(&bad)["kind"], "invalid-property");
+
+    let sent = run(&["send", "--to", PABLO, "--message", "hi"]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let output = stdout_json(&sent);
+    assert_eq!(output["contacts"][0]["user_id"], PABLO);
+    assert!(output["contacts"][0].get("wa_id").is_none());
+    assert!(
+        output["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("wamid.")
+    );
 }

@@ -3,8 +3,8 @@
 
 use std::sync::LazyLock;
 
-use host_harness::bindings::{SendInput, WebhookRequest};
-use host_harness::{Connection, Connector};
+use host_harness::bindings::{Event, SendInput, WebhookRequest};
+use host_harness::{Connection, Connector, json};
 
 /// A token distinctive enough that any leak of it is found by a substring search.
 pub const TOKEN: &str = "EAAGtestTOKENdoNotLeak0123456789";
@@ -54,4 +54,10 @@ pub fn post(body: Vec<u8>, headers: &[(&str, &str)]) -> WebhookRequest {
 pub fn refused_base_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// An event's documented output, as a JSON tree to inspect.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    serde_json::to_value(json::event(event.clone()).expect("the event's JSON fields are JSON"))
+        .unwrap()
 }
