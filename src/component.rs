@@ -21,6 +21,7 @@ use exports::whatsapp::connector::send_message as wit_send;
 
 use crate::graph::{self, Credentials, GraphRequest};
 use crate::registration::{self, Registration, Removal};
+use crate::secret::Secret;
 use crate::{account, http_client, send, trigger, webhook};
 
 struct Connector;
@@ -29,7 +30,7 @@ export!(Connector);
 
 fn credentials(connection: &wit_connection::Connection) -> Credentials<'_> {
     Credentials {
-        token: &connection.system_user_access_token,
+        token: Secret::new(&connection.system_user_access_token),
         phone_number_id: &connection.phone_number_id,
     }
 }
@@ -59,7 +60,7 @@ fn redacted(
         Some(connection.system_user_access_token.as_str()),
         connection.app_secret.as_deref(),
         connection.verify_token.as_deref(),
-        registration.map(|r| r.verify_token.as_str()),
+        registration.map(|r| r.verify_token.expose().as_str()),
     ];
     for secret in secrets.into_iter().flatten() {
         error.redact(secret);
@@ -169,7 +170,7 @@ fn to_wit_registration(r: Registration) -> wit_trigger::Registration {
     wit_trigger::Registration {
         phone_number_id: r.phone_number_id,
         callback_url: r.callback_url,
-        verify_token: r.verify_token,
+        verify_token: r.verify_token.into_inner(),
         created_at: r.created_at,
     }
 }
@@ -178,7 +179,7 @@ fn from_wit_registration(r: wit_trigger::Registration) -> Registration {
     Registration {
         phone_number_id: r.phone_number_id,
         callback_url: r.callback_url,
-        verify_token: r.verify_token,
+        verify_token: r.verify_token.into(),
         created_at: r.created_at,
     }
 }
@@ -262,8 +263,8 @@ impl wit_trigger::Guest for Connector {
             },
             properties.sender_number.as_deref(),
             trigger::Secrets {
-                app_secret: secrets.app_secret.as_deref(),
-                verify_token: secrets.verify_token.as_deref(),
+                app_secret: secrets.app_secret.as_deref().map(Secret::new),
+                verify_token: secrets.verify_token.as_deref().map(Secret::new),
             },
         );
         match outcome {

@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::secret::Secret;
+
 /// The only host the component talks to.
 pub const GRAPH_HOST: &str = "graph.facebook.com";
 /// The Graph API version every call uses (also in `component.json`).
@@ -140,37 +142,24 @@ impl Error {
     }
 }
 
-/// The connection's credentials, borrowed for one call.
-///
-/// `Debug` is implemented by hand so that the token can never reach a log.
-#[derive(Clone, Copy)]
+/// The connection's credentials, borrowed for one call. The token is a [`Secret`]: no
+/// `Debug` of this type can show it.
+#[derive(Debug, Clone, Copy)]
 pub struct Credentials<'a> {
-    pub token: &'a str,
+    pub token: Secret<&'a str>,
     pub phone_number_id: &'a str,
-}
-
-impl std::fmt::Debug for Credentials<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("token", &"[redacted]")
-            .field("phone_number_id", &self.phone_number_id)
-            .finish()
-    }
 }
 
 impl Credentials<'_> {
     /// Checks both connection properties before any request is built.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.token.trim().is_empty() {
+        let token = *self.token.expose();
+        if token.trim().is_empty() {
             return Err(Error::invalid("system-user-access-token", "is empty"));
         }
         // A token travels in a header: whitespace or control characters would corrupt
         // it or inject other headers.
-        if self
-            .token
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid(
                 "system-user-access-token",
                 "contains whitespace or control characters",

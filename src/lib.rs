@@ -13,7 +13,8 @@
 //! - [`signature`]: `X-Hub-Signature-256` verification;
 //! - [`handshake`]: the `hub.challenge` verification GET;
 //! - [`trigger`]: the "Message received" request handler that ties those together;
-//! - [`registration`]: switching the trigger on and off (Meta's webhook overrides).
+//! - [`registration`]: switching the trigger on and off (Meta's webhook overrides);
+//! - [`secret`]: a value whose `Debug` is `[redacted]`.
 //!
 //! Only when built for `wasm32` does it add the thin glue: the generated bindings
 //! (`component`) and an HTTP client over `wasi:http` (`http_client`).
@@ -24,6 +25,7 @@ pub mod handshake;
 pub mod identity;
 pub mod phone;
 pub mod registration;
+pub mod secret;
 pub mod send;
 pub mod signature;
 pub mod trigger;

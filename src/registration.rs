@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
 use crate::identity::SenderFilter;
+use crate::secret::Secret;
 
 /// Meta's limit on an alternate callback URL.
 pub const MAX_CALLBACK_URL_CHARS: usize = 200;
@@ -35,24 +36,13 @@ pub const VERIFY_TOKEN_BYTES: usize = 24;
 /// What `enable` hands the workflow host to store, and what `disable` and the webhook
 /// handler get back; its JSON form is what a host stores. `Debug` and
 /// [`Registration::redacted`] never show the verify token.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     pub phone_number_id: String,
     pub callback_url: String,
-    pub verify_token: String,
+    pub verify_token: Secret<String>,
     /// Unix seconds.
     pub created_at: u64,
-}
-
-impl std::fmt::Debug for Registration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration")
-            .field("phone_number_id", &self.phone_number_id)
-            .field("callback_url", &self.callback_url)
-            .field("verify_token", &"[redacted]")
-            .field("created_at", &self.created_at)
-            .finish()
-    }
 }
 
 impl Registration {
@@ -137,7 +127,7 @@ pub fn new(
     Ok(Registration {
         phone_number_id: credentials.phone_number_id.to_owned(),
         callback_url: webhook_url.to_owned(),
-        verify_token: verify_token(random),
+        verify_token: verify_token(random).into(),
         created_at: now,
     })
 }
@@ -165,7 +155,7 @@ fn check(credentials: Credentials<'_>, registration: &Registration) -> Result<()
         ));
     }
     validate_callback_url(&registration.callback_url)?;
-    if registration.verify_token.is_empty() {
+    if registration.verify_token.expose().is_empty() {
         return Err(Error::invalid("registration", "has no verify token"));
     }
     Ok(())
@@ -183,7 +173,7 @@ pub fn enable_request(
         &ConfigurationUpdate {
             webhook_configuration: WebhookConfiguration {
                 override_callback_uri: &registration.callback_url,
-                verify_token: Some(&registration.verify_token),
+                verify_token: Some(registration.verify_token.expose()),
             },
         },
     ))
@@ -267,7 +257,7 @@ mod tests {
     use super::*;
 
     const CREDENTIALS: Credentials<'static> = Credentials {
-        token: "TOKEN",
+        token: crate::secret::Secret::new("TOKEN"),
         phone_number_id: "123",
     };
     const URL: &str = "https://hooks.example.com/whatsapp/abc";
@@ -337,11 +327,12 @@ mod tests {
     fn a_registration_carries_a_hex_token_and_hides_it_in_debug() {
         let random: [u8; VERIFY_TOKEN_BYTES] = core::array::from_fn(|i| i as u8 * 7);
         let r = new(CREDENTIALS, Some("+1 555 010 1234"), URL, &random, 42).unwrap();
-        assert_eq!(r.verify_token.len(), 2 * VERIFY_TOKEN_BYTES);
-        assert!(r.verify_token.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(r.verify_token, hex::encode(random));
+        let token = r.verify_token.expose();
+        assert_eq!(token.len(), 2 * VERIFY_TOKEN_BYTES);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(token, &hex::encode(random));
         assert_eq!((r.phone_number_id.as_str(), r.created_at), ("123", 42));
-        assert!(!format!("{r:?}").contains(&r.verify_token));
+        assert!(!format!("{r:?}").contains(token.as_str()));
     }
 
     #[test]
@@ -370,7 +361,7 @@ mod tests {
             body,
             serde_json::json!({"webhook_configuration": {
                 "override_callback_uri": URL,
-                "verify_token": r.verify_token,
+                "verify_token": r.verify_token.expose(),
             }})
         );
         let other_number = Credentials {

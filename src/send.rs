@@ -120,9 +120,10 @@ pub fn parse_output(response: &HttpResponse) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use crate::graph::Method;
+    use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {
-        token: "EAAtoken",
+        token: Secret::new("EAAtoken"),
         phone_number_id: "106540352242922",
     };
 
@@ -170,13 +171,16 @@ mod tests {
             (CREDS, input("hi", "15550101234"), "send-message-to"),
             (CREDS, input("", "+15550101234"), "message"),
             (
-                Credentials { token: "", ..CREDS },
+                Credentials {
+                    token: Secret::new(""),
+                    ..CREDS
+                },
                 input("hi", "+15550101234"),
                 "system-user-access-token",
             ),
             (
                 Credentials {
-                    token: "a\r\nX-Evil: 1",
+                    token: Secret::new("a\r\nX-Evil: 1"),
                     ..CREDS
                 },
                 input("hi", "+15550101234"),

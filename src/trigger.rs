@@ -3,6 +3,7 @@
 
 use crate::handshake::{self, HandshakeError};
 use crate::identity::SenderFilter;
+use crate::secret::Secret;
 use crate::signature;
 use crate::webhook::{self, Event};
 
@@ -26,27 +27,11 @@ impl WebhookRequest<'_> {
 }
 
 /// The secrets that authenticate webhook traffic. An empty string counts as unset.
-/// `Debug` shows only whether each is set.
-#[derive(Clone, Copy, Default)]
+/// `Debug` shows only whether each is given.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Secrets<'a> {
-    pub app_secret: Option<&'a str>,
-    pub verify_token: Option<&'a str>,
-}
-
-impl std::fmt::Debug for Secrets<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |s: Option<&str>| {
-            if s.is_some_and(|s| !s.is_empty()) {
-                "[set]"
-            } else {
-                "[unset]"
-            }
-        };
-        f.debug_struct("Secrets")
-            .field("app_secret", &set(self.app_secret))
-            .field("verify_token", &set(self.verify_token))
-            .finish()
-    }
+    pub app_secret: Option<Secret<&'a str>>,
+    pub verify_token: Option<Secret<&'a str>>,
 }
 
 /// What the host does with the request.
@@ -74,15 +59,34 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
+    /// The WIT variant's name, e.g. `invalid-signature`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WebhookError::InvalidSignature(_) => "invalid-signature",
+            WebhookError::InvalidPayload(_) => "invalid-payload",
+            WebhookError::VerificationFailed(_) => "verification-failed",
+            WebhookError::InvalidHandshake(_) => "invalid-handshake",
+            WebhookError::MethodNotAllowed(_) => "method-not-allowed",
+            WebhookError::InvalidProperty { .. } => "invalid-property",
+        }
+    }
+
     /// The HTTP status a webhook endpoint answers with.
     pub fn http_status(&self) -> u16 {
-        match self {
-            WebhookError::InvalidSignature(_) => 401,
-            WebhookError::InvalidPayload(_) | WebhookError::InvalidHandshake(_) => 400,
-            WebhookError::VerificationFailed(_) => 403,
-            WebhookError::MethodNotAllowed(_) => 405,
-            WebhookError::InvalidProperty { .. } => 500,
-        }
+        http_status(self.kind())
+    }
+}
+
+/// The HTTP status a webhook endpoint answers a refused request with, by the error's kind
+/// (the WIT `webhook-error` variant's name): the one table the component and every host
+/// use. A configuration error (an invalid property) is the endpoint's fault, not Meta's.
+pub fn http_status(kind: &str) -> u16 {
+    match kind {
+        "invalid-signature" => 401,
+        "verification-failed" => 403,
+        "method-not-allowed" => 405,
+        "invalid-property" => 500,
+        _ => 400,
     }
 }
 
@@ -96,7 +100,7 @@ pub fn handle(
     secrets: Secrets<'_>,
 ) -> Result<Outcome, WebhookError> {
     match request.method {
-        "GET" => handshake::answer(request.query, secrets.verify_token)
+        "GET" => handshake::answer(request.query, secrets.verify_token.map(|t| *t.expose()))
             .map(|challenge| Outcome::Respond {
                 status: 200,
                 content_type: "text/plain",
@@ -107,7 +111,11 @@ pub fn handle(
                 HandshakeError::Forbidden(r) => WebhookError::VerificationFailed(r),
             }),
         "POST" => {
-            if let Some(app_secret) = secrets.app_secret.filter(|s| !s.is_empty()) {
+            if let Some(app_secret) = secrets
+                .app_secret
+                .map(|s| *s.expose())
+                .filter(|s| !s.is_empty())
+            {
                 let mut values = request.header_values(signature::HEADER);
                 let header = values.next();
                 if values.next().is_some() {
@@ -153,7 +161,7 @@ mod tests {
     #[test]
     fn signed_post_yields_events_and_unsigned_is_refused() {
         let secrets = Secrets {
-            app_secret: Some("app"),
+            app_secret: Some(Secret::new("app")),
             verify_token: None,
         };
         let headers = [(
@@ -211,7 +219,7 @@ mod tests {
         };
         let secrets = Secrets {
             app_secret: None,
-            verify_token: Some("t"),
+            verify_token: Some(Secret::new("t")),
         };
         assert_eq!(
             handle(get, None, secrets).unwrap(),
@@ -226,10 +234,23 @@ mod tests {
     #[test]
     fn secrets_debug_hides_values() {
         let s = Secrets {
-            app_secret: Some("APPSECRET"),
-            verify_token: Some("VT"),
+            app_secret: Some(Secret::new("APPSECRET")),
+            verify_token: Some(Secret::new("VT")),
         };
         let text = format!("{s:?}");
-        assert!(!text.contains("APPSECRET") && !text.contains("VT\""));
+        assert!(
+            !text.contains("APPSECRET") && !text.contains("VT\""),
+            "{text}"
+        );
+        for kind in [
+            "invalid-signature",
+            "invalid-payload",
+            "verification-failed",
+            "invalid-handshake",
+            "method-not-allowed",
+            "invalid-property",
+        ] {
+            assert!((400..=500).contains(&http_status(kind)), "{kind}");
+        }
     }
 }

@@ -1,38 +1,31 @@
-//! host-harness: a wasmtime host for the WhatsApp connector component.
+//! host-harness: a wasmtime host for the WhatsApp connector component, in layers whose
+//! dependencies point one way (see `ARCHITECTURE.md`):
 //!
-//! The CLI, the integration tests and the benchmark share this library:
-//! - [`runtime`]: load the component once, call it with a fresh store per call;
-//! - [`limits`]: what one call may use (memory, time, outbound), and how it is enforced;
-//! - [`outbound`]: where the component's `graph.facebook.com` requests go (an
-//!   in-process stub or a loopback server), and the journal of what it asked for;
-//! - [`stub_graph`]: the built-in stub Graph API, alternate callbacks included;
-//! - [`registration`]: where a trigger's registration is kept (memory or a 0600 file);
-//! - [`serve`]: the HTTP webhook endpoint behind `host-harness serve`;
-//! - [`loopback`]: a fake Graph API server and an HTTP client on 127.0.0.1;
-//! - [`manifest`]: `component.json` as the host applies it (the outbound allowlist);
-//! - [`json`]: the JSON forms of the WIT records the CLI prints;
-//! - [`demo`]: the end-to-end demo;
-//! - [`bench`]: the benchmark behind `host-harness bench`;
-//! - [`bindings`]: the generated host bindings.
+//! - [`runtime`]: load the component, call it under limits, with an outbound policy;
+//!   every WIT ↔ host conversion. What a workflow host would copy; it imports nothing
+//!   else from this crate.
+//! - [`registration`]: where a trigger's registration is kept (memory or a 0600 file).
+//! - [`endpoint`]: the webhook endpoint, one front door for every webhook request.
+//! - [`serve`]: the HTTP framing around the endpoint.
+//! - [`fakes`]: test doubles: the stub Graph API and loopback HTTP servers and clients.
+//!
+//! The `host-harness` binary (`main.rs` and `cli/`) is the only place that knows about
+//! flags and exit codes.
 
-pub mod bench;
-pub mod bindings;
-pub mod demo;
-pub mod json;
-pub mod limits;
-pub mod loopback;
-pub mod manifest;
-pub mod outbound;
+pub mod endpoint;
+pub mod fakes;
 pub mod registration;
 pub mod runtime;
 pub mod serve;
-pub mod stub_graph;
 
-pub use outbound::{Outbound, OutboundLimits, RecordedRequest, StubResponse};
-pub use registration::{Registration, RegistrationStore};
 pub use runtime::{
-    Allocation, COMPONENT_PATH, Connection, Connector, HostError, Instance, Limits, precompile,
+    Allocation, Call, CallError, Connection, Connector, HostError, Limits, Outbound,
+    OutboundLimits, RecordedRequest, StubResponse, bindings, json, precompile,
 };
 /// The wasmtime this harness is built on, for callers that inspect types.
 pub use wasmtime;
+pub use whatsapp_connector::registration::Registration;
 pub use whatsapp_connector::signature::sign as sign_webhook;
+
+/// The component built from this checkout by the build script.
+pub const COMPONENT_PATH: &str = env!("WHATSAPP_CONNECTOR_WASM");

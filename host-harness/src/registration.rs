@@ -1,6 +1,7 @@
-//! Where the host keeps a trigger's registration between `new-registration` and
-//! `disable`, as a workflow host would: it is what `enable` verifies against, what the
-//! webhook endpoint's handshake checks, and what `disable` removes.
+//! The registration store: where the host keeps a trigger's registration between
+//! `new-registration` and `disable`, as a workflow host would. It is what `enable`
+//! verifies against, what the webhook endpoint's handshake checks, and what `disable`
+//! removes.
 //!
 //! The registration holds a secret (the verify token): files are created with mode
 //! 0600, never overwritten, and `Debug` and [`Registration::redacted`] hide the token.
@@ -9,34 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-
-use crate::bindings::{self, Outcome, Properties, WebhookRequest, WebhookSecrets};
-use crate::runtime::Connector;
-use crate::stub_graph::Callback;
+use whatsapp_connector::secret::Secret;
 
 pub use whatsapp_connector::registration::Registration;
-
-impl From<bindings::Registration> for Registration {
-    fn from(r: bindings::Registration) -> Self {
-        Self {
-            phone_number_id: r.phone_number_id,
-            callback_url: r.callback_url,
-            verify_token: r.verify_token,
-            created_at: r.created_at,
-        }
-    }
-}
-
-impl From<&Registration> for bindings::Registration {
-    fn from(r: &Registration) -> Self {
-        Self {
-            phone_number_id: r.phone_number_id.clone(),
-            callback_url: r.callback_url.clone(),
-            verify_token: r.verify_token.clone(),
-            created_at: r.created_at,
-        }
-    }
-}
 
 /// Where a registration is kept.
 #[derive(Clone, Debug)]
@@ -80,7 +56,7 @@ impl RegistrationStore {
     }
 
     /// The verify token a handshake must present now.
-    pub fn verify_token(&self) -> Option<String> {
+    pub fn verify_token(&self) -> Option<Secret<String>> {
         self.load().ok().flatten().map(|r| r.verify_token)
     }
 }
@@ -102,39 +78,6 @@ fn write_new(path: &Path, registration: &Registration) -> anyhow::Result<()> {
     file.write_all(&bytes)?;
     file.sync_all()?;
     Ok(())
-}
-
-/// A [`Callback`] for the stub Graph API that delivers Meta's verification GET to this
-/// host's own webhook handler, in process, checked against the token in `store`: as if
-/// the callback URL were served by this host.
-pub fn in_process_callback(connector: Connector, store: RegistrationStore) -> Callback {
-    Arc::new(move |_url, query| {
-        let (connector, store) = (connector.clone(), store.clone());
-        Box::pin(async move {
-            let request = WebhookRequest {
-                method: "GET".into(),
-                headers: Vec::new(),
-                query,
-                body: Vec::new(),
-            };
-            let secrets = WebhookSecrets {
-                app_secret: None,
-                verify_token: store.verify_token(),
-            };
-            let properties = Properties {
-                sender_number: None,
-            };
-            match connector
-                .handle_webhook(&request, &properties, &secrets)
-                .await
-            {
-                Ok(Ok(Outcome::Respond(r))) => Some((r.status, r.body)),
-                Ok(Ok(Outcome::Events(_))) => Some((500, String::new())),
-                Ok(Err(e)) => Some((crate::json::webhook_error_status(&e), String::new())),
-                Err(_) => Some((500, String::new())),
-            }
-        })
-    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! `component.json` against the real `.wasm`: the manifest a workflow host reads must
 //! name exactly what the component exports, property for property.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use host_harness::wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
@@ -30,7 +28,7 @@ fn names(values: &Value) -> BTreeSet<String> {
 
 /// The exported function `interface#function` of the component.
 fn exported_func(interface: &str, function: &str) -> ComponentFunc {
-    let connector = common::connector();
+    let connector = crate::connector();
     let ty = connector.component_type();
     let engine = connector.engine();
     let instance = match ty.get_export(engine, interface).map(|e| e.ty) {
@@ -56,7 +54,7 @@ fn record_fields(func: &ComponentFunc, param: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_exports_are_the_manifests() {
-    let connector = common::connector();
+    let connector = crate::connector();
     let ty = connector.component_type();
     let exports: BTreeSet<String> = ty
         .exports(connector.engine())

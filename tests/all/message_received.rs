@@ -1,13 +1,11 @@
 //! Trigger "Message received" on the real component: Meta's documented webhook
 //! examples, the sender filter, signatures, the handshake and malformed bodies.
 
-mod common;
-
-use common::{connector, event_json, fixture, post};
+use crate::{connector, event_json, fixture, post};
 use host_harness::bindings::{
     Event, Outcome, Properties, WebhookError, WebhookRequest, WebhookSecrets,
 };
-use host_harness::{json, sign_webhook};
+use host_harness::sign_webhook;
 use serde_json::{Value, json};
 
 const APP_SECRET: &str = "app-secret-for-tests";
@@ -309,7 +307,7 @@ async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
         panic!("{wrong:?}")
     };
     assert!(matches!(error, WebhookError::VerificationFailed(_)));
-    assert_eq!(json::webhook_error_status(&error), 403);
+    assert_eq!(host_harness::bindings::webhook_error_status(&error), 403);
     let none_configured = handle(
         &get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=x"),
         &no_filter(),

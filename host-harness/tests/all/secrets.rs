@@ -3,12 +3,9 @@
 //! everything it was sent, and none of the three appears in stdout or stderr. `Debug` of
 //! the records that hold them redacts them.
 
-mod common;
-
-use common::*;
-use host_harness::bindings::WebhookSecrets;
-use host_harness::loopback::{Client, GraphServer};
-use host_harness::serve::ServeOptions;
+use crate::*;
+use host_harness::endpoint::EndpointOptions;
+use host_harness::fakes::loopback::{Client, GraphServer};
 use host_harness::{Connection, Registration, StubResponse};
 use serde_json::json;
 
@@ -231,14 +228,12 @@ fn debug_redacts_every_secret() {
         verify_token: VERIFY_TOKEN.into(),
         created_at: 0,
     };
-    let options = ServeOptions::new(
+    let options = EndpointOptions::new(
         host_harness::bindings::Properties {
             sender_number: None,
         },
-        WebhookSecrets {
-            app_secret: Some(APP_SECRET.into()),
-            verify_token: Some(VERIFY_TOKEN.into()),
-        },
+        Some(APP_SECRET.into()),
+        Some(VERIFY_TOKEN.into()),
     );
     let request = host_harness::RecordedRequest {
         method: "GET".into(),

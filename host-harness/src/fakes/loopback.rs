@@ -12,7 +12,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::outbound::{RecordedRequest, StubResponse, header_list};
+use crate::runtime::bindings::WebhookRequest;
+use crate::runtime::outbound::header_list;
+use crate::runtime::{RecordedRequest, StubResponse};
 
 type Handler =
     dyn Fn(RecordedRequest) -> Pin<Box<dyn Future<Output = StubResponse> + Send>> + Send + Sync;
@@ -147,6 +149,26 @@ impl Client {
             sender,
             authority: address.to_string(),
         })
+    }
+
+    /// Sends a webhook request (as [`signed_post`](super::signed_post) makes one) to
+    /// `path`.
+    pub async fn webhook(
+        &mut self,
+        path: &str,
+        request: WebhookRequest,
+    ) -> anyhow::Result<ClientResponse> {
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let path = match request.query.as_str() {
+            "" => path.to_owned(),
+            query => format!("{path}?{query}"),
+        };
+        self.request(&request.method, &path, &headers, request.body)
+            .await
     }
 
     /// Sends one request and reads the whole response.

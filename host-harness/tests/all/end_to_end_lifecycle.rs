@@ -5,15 +5,13 @@
 //! callback URL by sending the `hub.challenge` GET to `serve`, as a TLS-terminating
 //! proxy in front of it would pass it on).
 
-mod common;
-
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::*;
-use host_harness::loopback::{Client, GraphServer};
-use host_harness::stub_graph::{Callback, StubGraph};
-use host_harness::{Registration, sign_webhook};
+use crate::*;
+use host_harness::Registration;
+use host_harness::fakes::loopback::{Client, GraphServer};
+use host_harness::fakes::signed_post;
+use host_harness::fakes::stub_graph::{Callback, StubGraph};
 use serde_json::{Value, json};
 
 const PUBLIC_ORIGIN: &str = "https://hooks.example.test";
@@ -99,7 +97,10 @@ async fn enable_verify_deliver_disable() {
     let printed = stdout_json(&enabled);
     assert_eq!(printed["enabled"]["callback_url"], webhook_url.as_str());
     assert_eq!(printed["enabled"]["verify_token"], "[redacted]");
-    assert!(!String::from_utf8_lossy(&enabled.stdout).contains(&registration.verify_token));
+    assert!(
+        !String::from_utf8_lossy(&enabled.stdout)
+            .contains(registration.verify_token.expose().as_str())
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -141,7 +142,12 @@ async fn enable_verify_deliver_disable() {
         .unwrap();
     assert_eq!(wrong.status, 403);
     let right = client
-        .request("GET", &handshake(&registration.verify_token), &[], vec![])
+        .request(
+            "GET",
+            &handshake(registration.verify_token.expose()),
+            &[],
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!((right.status, right.text().as_str()), (200, "8675309"));
@@ -173,23 +179,12 @@ async fn enable_verify_deliver_disable() {
 
     // Meta delivers a signed, batched webhook: two messages, one status update.
     let body = std::fs::read(fixture("batch_two_messages_one_status.json")).unwrap();
-    let signature = sign_webhook(APP_SECRET, &body);
     let delivered = client
-        .request(
-            "POST",
-            "/whatsapp/workflow-7",
-            &[("x-hub-signature-256", &signature)],
-            body,
-        )
+        .webhook("/whatsapp/workflow-7", signed_post(body, APP_SECRET))
         .await
         .unwrap();
     assert_eq!(delivered.status, 200);
-    let events: Vec<Value> = (0..2)
-        .map(|_| {
-            let line = server.events.recv_timeout(Duration::from_secs(10)).unwrap();
-            serde_json::from_str(&line).unwrap()
-        })
-        .collect();
+    let events = server.event_lines(2);
     let ids: Vec<&str> = events
         .iter()
         .map(|e| e["entry"]["changes"]["messages"]["id"].as_str().unwrap())
@@ -207,7 +202,10 @@ async fn enable_verify_deliver_disable() {
     let disabled = run_async(args.clone()).await;
     assert_success(&disabled);
     assert_no_secret(&disabled);
-    assert!(!String::from_utf8_lossy(&disabled.stdout).contains(&registration.verify_token));
+    assert!(
+        !String::from_utf8_lossy(&disabled.stdout)
+            .contains(registration.verify_token.expose().as_str())
+    );
     assert_eq!(stdout_json(&disabled)["removal"], "removed");
     let calls = meta_server.requests();
     let tail: Vec<(&str, &str)> = calls[calls.len() - 2..]

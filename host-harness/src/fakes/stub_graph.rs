@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use whatsapp_connector::graph::GRAPH_VERSION;
 
-use crate::outbound::{Outbound, RecordedRequest, StubResponse};
+use crate::endpoint::Endpoint;
+use crate::runtime::bindings::WebhookRequest;
+use crate::runtime::{Outbound, RecordedRequest, StubResponse};
 
 static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(1);
 static NEXT_CHALLENGE: AtomicU64 = AtomicU64::new(1);
@@ -26,6 +28,28 @@ pub type Callback = Arc<
         + Send
         + Sync,
 >;
+
+/// A [`Callback`] that hands Meta's verification GET to `endpoint` in process, through
+/// the same front door as a GET over HTTP: as if the callback URL were served by this
+/// host.
+pub fn in_process(endpoint: Arc<Endpoint>) -> Callback {
+    Arc::new(move |_url, query| {
+        let endpoint = endpoint.clone();
+        Box::pin(async move {
+            let request = WebhookRequest {
+                method: "GET".into(),
+                headers: Vec::new(),
+                query,
+                body: Vec::new(),
+            };
+            let reply = endpoint.handle(request).await;
+            Some((
+                reply.status,
+                String::from_utf8_lossy(&reply.body).into_owned(),
+            ))
+        })
+    })
+}
 
 /// The stub Graph API and the alternate callback URLs set on it.
 #[derive(Default)]

@@ -14,6 +14,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use whatsapp_connector::identity::SenderFilter;
+use whatsapp_connector::secret::Secret;
 use whatsapp_connector::signature;
 use whatsapp_connector::trigger::{self, Outcome, Secrets, WebhookRequest};
 use whatsapp_connector::webhook;
@@ -332,7 +333,7 @@ proptest! {
         let (body, messages) = render(&entries);
         let headers = [(signature::HEADER.to_owned(), signature::sign("secret", &body))];
         let request = WebhookRequest { method: "POST", headers: &headers, query: "", body: &body };
-        let secrets = Secrets { app_secret: Some("secret"), verify_token: None };
+        let secrets = Secrets { app_secret: Some(Secret::new("secret")), verify_token: None };
         match trigger::handle(request, None, secrets) {
             Ok(Outcome::Events(events)) => prop_assert_eq!(events.len(), messages.len()),
             other => prop_assert!(false, "{:?}", other),
@@ -359,7 +360,7 @@ proptest! {
         position in any::<prop::sample::Index>(),
         byte in any::<u8>(),
     ) {
-        let mut body = include_bytes!("fixtures/mixed_identities_and_status.json").to_vec();
+        let mut body = include_bytes!("../fixtures/mixed_identities_and_status.json").to_vec();
         let at = position.index(body.len());
         body[at] = byte;
         check_against_oracle(&body)?;
@@ -367,7 +368,7 @@ proptest! {
 
     #[test]
     fn any_truncation_of_a_real_webhook_is_refused_or_complete(cut in any::<prop::sample::Index>()) {
-        let body = include_bytes!("fixtures/mixed_identities_and_status.json");
+        let body = include_bytes!("../fixtures/mixed_identities_and_status.json");
         let cut = cut.index(body.len());
         check_against_oracle(&body[..cut])?;
     }

@@ -7,11 +7,10 @@ use std::io::Write;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use crate::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
-use crate::registration::{RegistrationStore, in_process_callback};
-use crate::runtime::{COMPONENT_PATH, Connection, Connector};
-use crate::stub_graph::StubGraph;
-use crate::{json, sign_webhook};
+use host_harness::bindings::{self, Outcome, Properties, SendInput, WebhookSecrets, removal_name};
+use host_harness::fakes::{signed_post, webhook_post};
+use host_harness::registration::RegistrationStore;
+use host_harness::{COMPONENT_PATH, Connection, Connector, json, sign_webhook};
 
 /// The phone number ID the stub answers for.
 pub const STUB_PHONE_NUMBER_ID: &str = "100000000000001";
@@ -39,8 +38,10 @@ pub const DEMO_WEBHOOK_URL: &str = "https://hooks.example.com/whatsapp/demo-work
 /// which this host answers in process with the stored registration), deliver a signed
 /// webhook, reply to its sender, disable.
 pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<String> {
+    // The host's webhook endpoint for this trigger: the stub Graph API's verification GET
+    // reaches it in process, and finds the registration the host stored.
     let store = RegistrationStore::memory();
-    let stub = StubGraph::new(Some(in_process_callback(connector.clone(), store.clone())));
+    let stub = super::verifying_stub(connector, &store);
     let connector = connector.with_outbound(stub.outbound());
     writeln!(
         out,
@@ -99,17 +100,11 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
 
     // 3. Trigger "Message received".
     let body = SAMPLE_WEBHOOK.as_bytes().to_vec();
-    let signed = |body: Vec<u8>, signature: String| WebhookRequest {
-        method: "POST".into(),
-        headers: vec![("X-Hub-Signature-256".into(), signature)],
-        query: String::new(),
-        body,
-    };
     let secrets = WebhookSecrets {
         app_secret: Some(DEMO_APP_SECRET.into()),
-        verify_token: Some(registration.verify_token.clone()),
+        verify_token: Some(registration.verify_token.expose().clone()),
     };
-    let request = signed(body.clone(), sign_webhook(DEMO_APP_SECRET, &body));
+    let request = signed_post(body.clone(), DEMO_APP_SECRET);
     writeln!(
         out,
         "3. Message received: a signed, batched webhook (2 messages, one of them from a username user without a phone number; 1 status update)"
@@ -133,7 +128,7 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         writeln!(out, "  {label} → {} event(s):", events.len())?;
         counts.push(events.len());
         for event in events {
-            let event = json::event(event)?;
+            let event = bindings::event(event)?;
             writeln!(out, "    {}", serde_json::to_string(&event)?)?;
             // Whom to reply to: the phone number when there is one, else the BSUID.
             let message = &event.entry.changes.messages;
@@ -149,7 +144,8 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
 
     let mut tampered_body = body.clone();
     tampered_body[body.len() / 2] ^= 1;
-    let tampered = signed(tampered_body, sign_webhook(DEMO_APP_SECRET, &body));
+    let signature = sign_webhook(DEMO_APP_SECRET, &body);
+    let tampered = webhook_post(tampered_body, &[("X-Hub-Signature-256", &signature)]);
     let rejected = match connector
         .handle_webhook(&tampered, &no_filter, &secrets)
         .await?
@@ -202,7 +198,7 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
             .disable(&connection, &registration)
             .await?
             .map_err(|e| anyhow::anyhow!("disable failed: {}", json::connector_error(&e)))?;
-        removals.push(json::removal(removal));
+        removals.push(removal_name(removal));
     }
     if stub.alternate_callback(STUB_PHONE_NUMBER_ID).is_some() {
         bail!("the alternate callback is still set after disable");

@@ -1,14 +1,12 @@
 //! `host-harness serve` as the open internet meets it: slow clients, too many at once,
 //! redeliveries, and a component that has to be stopped. Each over real HTTP on loopback.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
-use host_harness::loopback::Client;
+use crate::*;
+use host_harness::fakes::loopback::Client;
 use serde_json::Value;
 
 const TEST_PROGRAMS: &str = env!("TEST_PROGRAMS_WASM");
@@ -118,12 +116,7 @@ async fn redeliveries_are_written_once() {
             .unwrap();
         assert_eq!(answer.status, 200, "a duplicate is still acknowledged");
     }
-    let lines: Vec<Value> = (0..2)
-        .map(|_| {
-            let line = server.events.recv_timeout(Duration::from_secs(10)).unwrap();
-            serde_json::from_str(&line).unwrap()
-        })
-        .collect();
+    let lines = server.event_lines(2);
     assert_ne!(
         lines[0]["entry"]["changes"]["messages"]["id"],
         lines[1]["entry"]["changes"]["messages"]["id"]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
-use crate::outbound::OutboundLimits;
+use super::outbound::OutboundLimits;
 
 /// How often the epoch advances: the granularity of the execution deadline.
 pub const TICK: Duration = Duration::from_millis(10);

@@ -5,13 +5,12 @@
 //! (no message of a webhook is lost for its shape). No refused input leaks an event, and
 //! nothing traps or panics. After all of them, a normal request still succeeds.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{TOKEN, connection, connector, fixture, input, post};
+use crate::{TOKEN, connection, connector, fixture, input, post, signed_post};
 use host_harness::bindings::{ConnectorError, Outcome, Properties, WebhookRequest, WebhookSecrets};
-use host_harness::loopback::Client;
+use host_harness::endpoint::{Endpoint, EndpointOptions};
+use host_harness::fakes::loopback::Client;
 use host_harness::serve::{Running, ServeOptions};
 use host_harness::{Connection, Outbound, StubResponse, json, sign_webhook};
 use serde_json::json;
@@ -72,8 +71,7 @@ fn case(name: &'static str, input: Input, expected: Answer) -> Case {
 }
 
 fn signed(body: &[u8]) -> WebhookRequest {
-    let signature = sign_webhook(APP_SECRET, body);
-    post(body.to_vec(), &[("x-hub-signature-256", &signature)])
+    signed_post(body.to_vec(), APP_SECRET)
 }
 
 fn with_signature(body: &[u8], signature: &str) -> WebhookRequest {
@@ -164,11 +162,11 @@ fn catalogue() -> Vec<Case> {
     };
     let changes_missing = r#"{"object":"whatsapp_business_account","entry":[{"id":"1"}]}"#;
     let conn_crlf = Connection {
-        system_user_access_token: format!("{TOKEN}\r\nX-Injected: yes"),
+        system_user_access_token: format!("{TOKEN}\r\nX-Injected: yes").into(),
         ..connection()
     };
     let conn_lf = Connection {
-        system_user_access_token: format!("{TOKEN}\nHost: evil.example"),
+        system_user_access_token: format!("{TOKEN}\nHost: evil.example").into(),
         ..connection()
     };
     let emoji = |n: usize| "😀".repeat(n);
@@ -441,18 +439,19 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
     };
     // `serve` on the same component, events into a buffer.
     let sink = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let endpoint = EndpointOptions::new(
+        Properties {
+            sender_number: None,
+        },
+        Some(APP_SECRET.into()),
+        Some(VERIFY_TOKEN.into()),
+    );
+    let endpoint = Endpoint::new(harness.clone(), endpoint, sink.clone(), Arc::default());
     let options = ServeOptions {
         access_log: false,
-        ..ServeOptions::new(
-            Properties {
-                sender_number: None,
-            },
-            secrets.clone(),
-        )
+        ..ServeOptions::default()
     };
-    let server = Running::start(harness.clone(), options, sink.clone(), Arc::default())
-        .await
-        .unwrap();
+    let server = Running::start(Arc::new(endpoint), options).await.unwrap();
     let address = server.address;
 
     let cases = catalogue();
@@ -580,16 +579,9 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
         .unwrap()
         .unwrap();
     assert_eq!(output.messages.len(), 1);
-    let body = fixture("text_message.json");
-    let signature = sign_webhook(APP_SECRET, &body);
     let mut client = Client::connect(address).await.unwrap();
     let answer = client
-        .request(
-            "POST",
-            "/webhook",
-            &[("x-hub-signature-256", &signature)],
-            body,
-        )
+        .webhook("/webhook", signed(&fixture("text_message.json")))
         .await
         .unwrap();
     assert_eq!(answer.status, 200);

@@ -1,5 +1,18 @@
-//! Shared by the CLI tests: the binary, distinctive secrets, and a running `serve`.
-#![allow(dead_code)]
+//! The harness's tests, in one binary.
+//!
+//! - `cli`: the `host-harness` binary as a user runs it: exit codes, stdout, stderr;
+//! - `end_to_end_lifecycle`: enable → verification → delivery → disable over real HTTP;
+//! - `sandbox`: every limit, against a guest that misbehaves on purpose;
+//! - `serve_robustness`: slow clients, the concurrency cap, redeliveries, stopped guests;
+//! - `secrets`: every subcommand's error paths, and no secret in any output.
+//!
+//! Below: what they share, the binary, distinctive secrets and a running `serve`.
+
+mod cli;
+mod end_to_end_lifecycle;
+mod sandbox;
+mod secrets;
+mod serve_robustness;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -65,6 +78,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// The next `n` event lines `serve` writes, as JSON (each within 10 s).
+    pub fn event_lines(&self, n: usize) -> Vec<Value> {
+        (0..n)
+            .map(|_| {
+                let line = self
+                    .events
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("serve wrote no event line in time");
+                serde_json::from_str(&line).expect("an event line is JSON")
+            })
+            .collect()
+    }
+
     /// Ctrl-C: `serve` stops gracefully and prints its summary; returns that summary.
     pub fn interrupt(&mut self) -> Value {
         let status = Command::new("kill")

@@ -17,11 +17,19 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use whatsapp_connector::trigger::{self, Secrets};
 
-use crate::bindings::{Outcome, Properties, SendInput, WebhookRequest, WebhookSecrets};
-use crate::loopback::Client;
-use crate::runtime::{Allocation, Connection, Connector, Limits, engine_config, precompile};
-use crate::serve::{self, Running, ServeOptions};
-use crate::{demo, sign_webhook};
+use host_harness::bindings::{
+    Outcome, Properties, SendInput, WebhookError, WebhookRequest, WebhookSecrets,
+};
+use host_harness::endpoint::{Endpoint, EndpointOptions, EventSink};
+use host_harness::fakes::loopback::Client;
+use host_harness::fakes::signed_post;
+use host_harness::fakes::stub_graph::StubGraph;
+use host_harness::runtime::engine_config;
+use host_harness::serve::{Running, ServeOptions};
+use host_harness::{Allocation, Call, Connection, Connector, Limits, precompile};
+use whatsapp_connector::secret::Secret;
+
+use super::demo;
 
 /// How much to measure.
 #[derive(Debug, Clone, Copy)]
@@ -121,13 +129,7 @@ pub fn webhook_with_messages(n: usize, tag: &str) -> Vec<u8> {
 }
 
 fn post(body: Vec<u8>) -> WebhookRequest {
-    let signature = sign_webhook(APP_SECRET, &body);
-    WebhookRequest {
-        method: "POST".into(),
-        headers: vec![("x-hub-signature-256".into(), signature)],
-        query: String::new(),
-        body,
-    }
+    signed_post(body, APP_SECRET)
 }
 
 fn secrets() -> WebhookSecrets {
@@ -143,10 +145,7 @@ fn no_filter() -> Properties {
     }
 }
 
-fn expect_events(
-    outcome: anyhow::Result<Result<Outcome, crate::bindings::WebhookError>>,
-    n: usize,
-) -> anyhow::Result<()> {
+fn expect_events(outcome: Call<Outcome, WebhookError>, n: usize) -> anyhow::Result<()> {
     match outcome? {
         Ok(Outcome::Events(events)) if events.len() == n => Ok(()),
         other => anyhow::bail!("expected {n} events, got {other:?}"),
@@ -203,22 +202,25 @@ impl Write for LineCounter {
 /// Item 6: `serve` over loopback with signed POSTs from concurrent keep-alive clients.
 async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> {
     let written = Arc::new(AtomicU64::new(0));
-    let sink: serve::EventSink = Arc::new(Mutex::new(LineCounter(written.clone())));
+    let sink: EventSink = Arc::new(Mutex::new(LineCounter(written.clone())));
+    let endpoint = EndpointOptions::new(no_filter(), Some(APP_SECRET.into()), None);
+    let endpoint = Arc::new(Endpoint::new(
+        connector.clone(),
+        endpoint,
+        sink,
+        Arc::default(),
+    ));
     let options = ServeOptions {
         access_log: false,
-        ..ServeOptions::new(no_filter(), secrets())
+        ..ServeOptions::default()
     };
-    let server = Running::start(connector.clone(), options, sink, Arc::default()).await?;
+    let server = Running::start(endpoint, options).await?;
     let address = server.address;
     // Every request a distinct message, signed, made before the clock starts.
-    let requests: Vec<Vec<(Vec<u8>, String)>> = (0..plan.clients)
+    let requests: Vec<Vec<WebhookRequest>> = (0..plan.clients)
         .map(|c| {
             (0..plan.requests_per_client)
-                .map(|r| {
-                    let body = webhook_with_messages(1, &format!("load{c}x{r}"));
-                    let signature = sign_webhook(APP_SECRET, &body);
-                    (body, signature)
-                })
+                .map(|r| post(webhook_with_messages(1, &format!("load{c}x{r}"))))
                 .collect()
         })
         .collect();
@@ -234,16 +236,9 @@ async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> 
         .map(|(mut client, requests)| {
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(requests.len());
-                for (body, signature) in requests {
+                for request in requests {
                     let sent = Instant::now();
-                    let answer = client
-                        .request(
-                            "POST",
-                            "/webhook",
-                            &[("x-hub-signature-256", &signature)],
-                            body,
-                        )
-                        .await?;
+                    let answer = client.webhook("/webhook", request).await?;
                     ensure!(answer.status == 200, "serve answered {}", answer.status);
                     latencies.push(micros(sent.elapsed()));
                 }
@@ -305,8 +300,9 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         loads.push(started.elapsed().as_secs_f64() * 1e3);
     }
 
-    let pooled = Connector::load_with(&cwasm, limits, Allocation::default())?;
-    let on_demand = Connector::load_with(&cwasm, limits, Allocation::OnDemand)?;
+    let stub = StubGraph::new(None).outbound();
+    let pooled = Connector::load(&cwasm, limits, Allocation::default())?.with_outbound(stub);
+    let on_demand = Connector::load(&cwasm, limits, Allocation::OnDemand)?;
     let one = post(webhook_with_messages(1, "bench"));
     let hundred = post(webhook_with_messages(100, "batch"));
     let (properties, secrets) = (no_filter(), secrets());
@@ -330,16 +326,15 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         )
     })
     .await?;
-    let instantiate_only = per_call(plan, || async { pooled.instance().await.map(drop) }).await?;
+    let instantiate_only = per_call(plan, || async {
+        pooled.keep_instance().await.map(drop).map_err(Into::into)
+    })
+    .await?;
 
     // 3. Trigger, one instance reused.
-    let instance = Arc::new(tokio::sync::Mutex::new(pooled.instance().await?));
+    let kept = pooled.keep_instance().await?;
     let reused_one = per_call(plan, || async {
-        let mut instance = instance.lock().await;
-        expect_events(
-            instance.handle_webhook(&one, &properties, &secrets).await,
-            1,
-        )
+        expect_events(kept.handle_webhook(&one, &properties, &secrets).await, 1)
     })
     .await?;
     // The same without a signature to check: how much of the call is HMAC-SHA256, which
@@ -353,24 +348,20 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         verify_token: None,
     };
     let reused_unsigned = per_call(plan, || async {
-        let mut instance = instance.lock().await;
         expect_events(
-            instance
-                .handle_webhook(&unsigned, &properties, &no_secrets)
+            kept.handle_webhook(&unsigned, &properties, &no_secrets)
                 .await,
             1,
         )
     })
     .await?;
-    let memory_after_one = instance.lock().await.peak_memory();
-    let mut batch_instance = pooled.instance().await?;
+    let memory_after_one = kept.peak_memory().await.unwrap_or_default();
+    let batch = pooled.keep_instance().await?;
     expect_events(
-        batch_instance
-            .handle_webhook(&hundred, &properties, &secrets)
-            .await,
+        batch.handle_webhook(&hundred, &properties, &secrets).await,
         100,
     )?;
-    let memory_after_hundred = batch_instance.peak_memory();
+    let memory_after_hundred = batch.peak_memory().await.unwrap_or_default();
 
     // 4. The same logic, native.
     let native = |request: &WebhookRequest, n: usize| {
@@ -382,7 +373,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             body: &request.body,
         };
         let secrets = Secrets {
-            app_secret: signed.then_some(APP_SECRET),
+            app_secret: signed.then_some(Secret::new(APP_SECRET)),
             verify_token: None,
         };
         match trigger::handle(request, None, secrets) {

@@ -1,8 +1,9 @@
 //! Outbound HTTP policy: the component may only reach the hosts `component.json` allows
-//! (`https://graph.facebook.com`), and the host decides where those requests go: an
-//! in-process stub or a loopback server. Every other host is refused before any
-//! connection is made, so a component run by the harness never reaches the internet.
-//! Answers are bounded in time and size by [`OutboundLimits`].
+//! (`https://graph.facebook.com`), and the caller decides where those requests go:
+//! nowhere (the default: [`Outbound::deny_all`]), an in-process stub, or a loopback
+//! server. Every other host is refused before any connection is made, so a component run
+//! by the harness never reaches the internet. Answers are bounded in time and size by
+//! [`OutboundLimits`].
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::manifest::allowed_outbound_hosts;
+use super::manifest::allowed_outbound_hosts;
 
 /// Bounds on what an outbound request may cost the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,8 @@ pub type StubFn = dyn Fn(RecordedRequest) -> Pin<Box<dyn Future<Output = Option<
 /// Where `graph.facebook.com` requests go.
 #[derive(Clone)]
 pub enum Route {
+    /// Nowhere: every request fails in the guest as `HTTP-request-denied`.
+    Deny,
     /// Answered in process.
     Stub(Arc<StubFn>),
     /// Sent over real HTTP to this base URL (e.g. `http://127.0.0.1:8080`), path and
@@ -152,6 +155,11 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// Every request refused (and journaled): the runtime's default.
+    pub fn deny_all() -> Self {
+        Self::new(Route::Deny)
+    }
+
     pub fn new(route: Route) -> Self {
         Self {
             route,
@@ -305,6 +313,7 @@ impl WasiHttpHooks for OutboundHooks {
                 return Err(Error::HttpRequestDenied);
             }
             let (response, io) = match &outbound.route {
+                Route::Deny => return Err(Error::HttpRequestDenied),
                 Route::Stub(stub) => {
                     let answer = stub(recorded).await.ok_or(Error::ConnectionRefused)?;
                     let mut response = http::Response::builder().status(answer.status);

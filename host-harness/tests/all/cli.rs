@@ -1,13 +1,12 @@
 //! The `host-harness` binary as a user runs it: exit codes, stdout, stderr.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::*;
-use host_harness::loopback::{Client, GraphServer};
+use crate::*;
+use host_harness::fakes::loopback::{Client, GraphServer};
+use host_harness::fakes::signed_post;
 use host_harness::{StubResponse, sign_webhook};
 use serde_json::Value;
 
@@ -282,26 +281,13 @@ async fn serve_answers_meta_over_real_http() {
         .await
         .unwrap();
     assert_eq!(unsigned.status, 401);
-    let signature = sign_webhook(APP_SECRET, &body);
-    let signed = client
-        .request(
-            "POST",
-            "/webhook",
-            &[
-                ("x-hub-signature-256", &signature),
-                ("content-type", "application/json"),
-            ],
-            body,
-        )
-        .await
-        .unwrap();
+    let mut signed = signed_post(body, APP_SECRET);
+    signed
+        .headers
+        .push(("content-type".into(), "application/json".into()));
+    let signed = client.webhook("/webhook", signed).await.unwrap();
     assert_eq!(signed.status, 200);
-    let lines: Vec<Value> = (0..2)
-        .map(|_| {
-            serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
-                .unwrap()
-        })
-        .collect();
+    let lines = server.event_lines(2);
     assert_eq!(
         lines[0]["entry"]["changes"]["messages"]["from"],
         "16505551234"
@@ -349,9 +335,7 @@ async fn serve_applies_the_sender_filter_and_body_cap() {
         client.request("POST", "/", &[], body).await.unwrap().status,
         200
     );
-    let line: Value =
-        serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
-            .unwrap();
+    let line = server.event_lines(1).remove(0);
     assert_eq!(line["entry"]["changes"]["messages"]["from"], "16505559876");
     assert!(
         server
@@ -447,23 +431,12 @@ async fn serve_writes_every_message_of_a_mixed_batch_username_users_included() {
     let server = start_serve(&["--app-secret", APP_SECRET]);
     let mut client = Client::connect(server.address).await.unwrap();
     let body = std::fs::read(fixture("mixed_identities_and_status.json")).unwrap();
-    let signature = sign_webhook(APP_SECRET, &body);
     let answer = client
-        .request(
-            "POST",
-            "/webhook",
-            &[("x-hub-signature-256", &signature)],
-            body,
-        )
+        .webhook("/webhook", signed_post(body, APP_SECRET))
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
-    let lines: Vec<Value> = (0..2)
-        .map(|_| {
-            serde_json::from_str(&server.events.recv_timeout(Duration::from_secs(10)).unwrap())
-                .unwrap()
-        })
-        .collect();
+    let lines = server.event_lines(2);
     assert_eq!(
         lines[0]["entry"]["changes"]["messages"]["from"],
         "16505551234"

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 /// The manifest of this checkout, compiled in.
-pub const MANIFEST: &str = include_str!("../../component.json");
+pub const MANIFEST: &str = include_str!("../../../component.json");
 
 /// `allowedOutboundHosts`, each as `scheme://authority` (e.g. `https://graph.facebook.com`).
 pub fn allowed_outbound_hosts() -> &'static [String] {

@@ -1,16 +1,15 @@
 //! Switching the trigger on and off on the real component, against a loopback Graph API
 //! server started by each test: the exact calls, and what comes back when they fail.
 
-mod common;
-
-use common::{PHONE_NUMBER_ID, TOKEN, connection, connector};
+use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector};
 use host_harness::bindings::{ConnectorError, Properties, Removal};
-use host_harness::loopback::GraphServer;
-use host_harness::registration::in_process_callback;
-use host_harness::stub_graph::StubGraph;
-use host_harness::{
-    Connector, Outbound, RecordedRequest, Registration, RegistrationStore, StubResponse, json,
-};
+use host_harness::fakes::loopback::GraphServer;
+use std::sync::{Arc, Mutex};
+
+use host_harness::endpoint::{Endpoint, EndpointOptions};
+use host_harness::fakes::stub_graph::{self, StubGraph};
+use host_harness::registration::RegistrationStore;
+use host_harness::{Connector, Outbound, RecordedRequest, Registration, StubResponse, json};
 use serde_json::{Value, json};
 
 const WEBHOOK_URL: &str = "https://hooks.example.com/whatsapp/workflow-42";
@@ -56,7 +55,7 @@ fn assert_graph_call(request: &RecordedRequest, method: &str, path_and_query: &s
 fn assert_no_secrets(error: &ConnectorError, registration: &Registration) {
     let text = format!("{error:?} {}", json::connector_error(error));
     assert!(!text.contains(TOKEN), "{text}");
-    assert!(!text.contains(&registration.verify_token), "{text}");
+    assert!(!text.contains(registration.verify_token.expose()), "{text}");
 }
 
 #[tokio::test]
@@ -72,10 +71,11 @@ async fn new_registrations_carry_fresh_random_tokens_and_make_no_request() {
         .unwrap()
         .unwrap();
     let second = registration().await;
-    assert_eq!(first.verify_token.len(), 48);
+    assert_eq!(first.verify_token.expose().len(), 48);
     assert!(
         first
             .verify_token
+            .expose()
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     );
@@ -293,7 +293,13 @@ async fn disable_errors_are_structured_and_hold_no_secret() {
 #[tokio::test]
 async fn the_stub_graph_api_verifies_the_callback_like_meta() {
     let store = RegistrationStore::memory();
-    let stub = StubGraph::new(Some(in_process_callback(connector(), store.clone())));
+    let options = EndpointOptions {
+        registration: Some(store.clone()),
+        ..EndpointOptions::new(no_filter(), None, None)
+    };
+    let sink = Arc::new(Mutex::new(std::io::sink()));
+    let endpoint = Endpoint::new(connector(), options, sink, Arc::default());
+    let stub = StubGraph::new(Some(stub_graph::in_process(Arc::new(endpoint))));
     let connector = connector().with_outbound(stub.outbound());
     let registration = registration().await;
     let verification_failed = |result: Result<(), ConnectorError>| match result {
@@ -309,7 +315,7 @@ async fn the_stub_graph_api_verifies_the_callback_like_meta() {
     assert!(verification_failed(result));
     // Another registration's token: refused too.
     let other = Registration {
-        verify_token: "0".repeat(48),
+        verify_token: "0".repeat(48).into(),
         ..registration.clone()
     };
     store.save_new(&other).unwrap();

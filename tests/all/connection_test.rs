@@ -1,11 +1,9 @@
 //! The connection test on the real component: it reads the business phone number with
 //! the token, and says precisely why when it cannot.
 
-mod common;
-
-use common::{PHONE_NUMBER_ID, TOKEN, connection, connector};
+use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector};
 use host_harness::bindings::ConnectorError;
-use host_harness::loopback::GraphServer;
+use host_harness::fakes::loopback::GraphServer;
 use host_harness::{Outbound, StubResponse, json};
 use serde_json::json;
 
@@ -79,7 +77,7 @@ async fn a_wrong_phone_number_id_is_a_graph_error() {
 #[tokio::test]
 async fn a_refused_connection_is_a_transport_error() {
     let connector =
-        connector().with_outbound(Outbound::redirect(&common::refused_base_url()).unwrap());
+        connector().with_outbound(Outbound::redirect(&crate::refused_base_url()).unwrap());
     let error = connector
         .test_connection(&connection())
         .await

@@ -1,14 +1,12 @@
 //! Action "Send Message" on the real component: the request it makes, its output, and
 //! every way it can fail.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{PHONE_NUMBER_ID, TOKEN, connection, connector, input};
+use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector, input};
 use host_harness::bindings::ConnectorError;
-use host_harness::loopback::GraphServer;
+use host_harness::fakes::loopback::GraphServer;
 use host_harness::{Connection, Outbound, StubResponse, json};
 use serde_json::{Value, json};
 
@@ -95,7 +93,7 @@ async fn invalid_inputs_name_the_field_and_send_nothing() {
         (connection(), &emoji, "+15550101234", "message"),
         (
             Connection {
-                system_user_access_token: String::new(),
+                system_user_access_token: String::new().into(),
                 ..connection()
             },
             "hi",
@@ -104,7 +102,7 @@ async fn invalid_inputs_name_the_field_and_send_nothing() {
         ),
         (
             Connection {
-                system_user_access_token: format!("{TOKEN}\r\nX-Injected: 1"),
+                system_user_access_token: format!("{TOKEN}\r\nX-Injected: 1").into(),
                 ..connection()
             },
             "hi",
@@ -244,7 +242,7 @@ async fn graph_errors_map_to_variants_with_their_fields() {
 #[tokio::test]
 async fn a_refused_loopback_connection_is_a_transport_error() {
     let connector =
-        connector().with_outbound(Outbound::redirect(&common::refused_base_url()).unwrap());
+        connector().with_outbound(Outbound::redirect(&crate::refused_base_url()).unwrap());
     let error = connector
         .send(&connection(), &input("hi", "+15550101234"))
         .await

@@ -6,19 +6,25 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use host_harness::bindings::{
-    ConnectorError, Outcome, Properties, SendInput, WebhookError, WebhookRequest, WebhookSecrets,
+    ConnectorError, Outcome, Properties, SendInput, WebhookError, WebhookSecrets,
 };
-use host_harness::loopback::GraphServer;
+use host_harness::fakes::loopback::GraphServer;
+use host_harness::fakes::webhook_post;
 use host_harness::{
-    Connection, Connector, HostError, Limits, Outbound, OutboundLimits, StubResponse, json,
+    Allocation, Call, CallError, Connection, Connector, Limits, Outbound, OutboundLimits,
+    StubResponse, json,
 };
 
 const TEST_PROGRAMS: &str = env!("TEST_PROGRAMS_WASM");
 
 fn misbehaving(limits: Limits) -> Connector {
-    Connector::load(Path::new(TEST_PROGRAMS))
-        .unwrap()
-        .with_limits(limits)
+    Connector::load(
+        Path::new(TEST_PROGRAMS),
+        Limits::default(),
+        Allocation::default(),
+    )
+    .unwrap()
+    .with_limits(limits)
 }
 
 fn short_deadline() -> Limits {
@@ -28,16 +34,8 @@ fn short_deadline() -> Limits {
     }
 }
 
-async fn webhook(
-    connector: &Connector,
-    body: &str,
-) -> anyhow::Result<Result<Outcome, WebhookError>> {
-    let request = WebhookRequest {
-        method: "POST".into(),
-        headers: Vec::new(),
-        query: String::new(),
-        body: body.as_bytes().to_vec(),
-    };
+async fn webhook(connector: &Connector, body: &str) -> Call<Outcome, WebhookError> {
+    let request = webhook_post(body.as_bytes().to_vec(), &[]);
     let properties = Properties {
         sender_number: None,
     };
@@ -50,7 +48,7 @@ async fn webhook(
         .await
 }
 
-async fn send(connector: &Connector, message: &str) -> anyhow::Result<Result<(), ConnectorError>> {
+async fn send(connector: &Connector, message: &str) -> Call<()> {
     let connection = Connection {
         system_user_access_token: "token".into(),
         phone_number_id: "1".into(),
@@ -63,12 +61,12 @@ async fn send(connector: &Connector, message: &str) -> anyhow::Result<Result<(),
     Ok(connector.send(&connection, &input).await?.map(|_| ()))
 }
 
-fn stopped(result: anyhow::Result<impl std::fmt::Debug>) -> &'static str {
+fn stopped(result: Result<impl std::fmt::Debug, CallError>) -> &'static str {
     let error = result.expect_err("the call was not stopped");
-    let kind = error
-        .downcast_ref::<HostError>()
-        .unwrap_or_else(|| panic!("not a host error: {error:#}"))
-        .kind();
+    let CallError::Stopped(stopped) = &error else {
+        panic!("not stopped by the host: {error:#}")
+    };
+    let kind = stopped.kind();
     assert_eq!(json::host_error(&error)["kind"], kind);
     kind
 }
@@ -178,7 +176,12 @@ async fn outbound_answers_are_bounded_in_size_and_time() {
         phone_number_id: "1".into(),
         ..Connection::default()
     };
-    let real = Connector::load_default().unwrap();
+    let real = Connector::load(
+        Path::new(host_harness::COMPONENT_PATH),
+        Limits::default(),
+        Allocation::default(),
+    )
+    .unwrap();
 
     // An answer over the host's cap: the component's read fails; nothing larger got in.
     let huge = serde_json::json!({"display_phone_number": "x".repeat(256 << 10)});

@@ -1,0 +1,295 @@
+//! The subcommands: each turns its flags into calls of the runtime and prints the
+//! answer; a refusal of the connector is exit 1, a failure of the host exit 3.
+
+pub mod bench;
+pub mod demo;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, removal_name};
+use host_harness::endpoint::{Endpoint, EndpointOptions, Stats};
+use host_harness::fakes::stub_graph::{self, StubGraph};
+use host_harness::registration::RegistrationStore;
+use host_harness::serve::{self, ServeOptions};
+use host_harness::{
+    Allocation, COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
+};
+use serde_json::{Value, json};
+
+use crate::{Cli, Command, DisableArgs, EnableArgs, GraphArgs, SendArgs, ServeArgs, TriggerArgs};
+
+/// A failure, and how the process reports it.
+pub enum Failure {
+    /// The connector said no: a structured error, exit 1.
+    Connector(Value),
+    /// The call, or the host, failed: exit 3.
+    Call(CallError),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Call(CallError::Host(e))
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        Failure::Call(e)
+    }
+}
+
+/// The component's answer, or the failure to report.
+fn answered<T>(call: Call<T>) -> Result<T, Failure> {
+    call?.map_err(|e| Failure::Connector(json::connector_error(&e)))
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let component = cli
+        .component
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH));
+    match &cli.command {
+        Command::Bench(args) => {
+            let plan = if args.quick {
+                bench::Plan::quick()
+            } else {
+                bench::Plan::full()
+            };
+            let report = bench::run(&component, plan).await?;
+            if args.json {
+                println!("{report}");
+            } else {
+                print!("{}", bench::table(&report));
+            }
+            return Ok(());
+        }
+        Command::Precompile(args) => {
+            let bytes = host_harness::precompile(&args.input, &args.output)?;
+            return print_json(&json!({"output": args.output, "bytes": bytes}));
+        }
+        _ => {}
+    }
+    let connector = Connector::load(&component, cli.limits.limits(), Allocation::default())?;
+    match cli.command {
+        Command::Bench(_) | Command::Precompile(_) => unreachable!("handled above"),
+        Command::Demo => {
+            let summary = demo::run(&connector, &mut std::io::stdout().lock()).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Send(args) => send(&connector, args).await,
+        Command::TestConnection(args) => {
+            let (connector, connection) = graph_setup(&connector, &args)?;
+            let account = answered(connector.test_connection(&connection).await)?;
+            print_json(&json::account(&account))
+        }
+        Command::Trigger(args) => trigger(&connector, args).await,
+        Command::Serve(args) => serve_command(connector, args).await,
+        Command::Enable(args) => enable(&connector, args).await,
+        Command::Disable(args) => disable(&connector, args).await,
+    }
+}
+
+async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = SendInput {
+        message: args.message,
+        send_message_to: args.to,
+    };
+    let output = answered(connector.send(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
+    let store = RegistrationStore::File(args.out.clone());
+    let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
+    if args.graph.graph_url.is_none() {
+        let stub = verifying_stub(connector, &store);
+        graph_connector = graph_connector.with_outbound(stub.outbound());
+    }
+    let properties = Properties {
+        sender_number: args.sender_number,
+    };
+    let registration = answered(
+        graph_connector
+            .new_registration(&connection, &properties, &args.webhook_url)
+            .await,
+    )?;
+    store.save_new(&registration)?;
+    let enabled = graph_connector.enable(&connection, &registration).await;
+    if !matches!(enabled, Ok(Ok(()))) {
+        // Nothing was enabled: the file would only keep a useless secret around.
+        let _ = std::fs::remove_file(&args.out);
+    }
+    answered(enabled)?;
+    print_json(&json!({
+        "enabled": registration.redacted(),
+        "registration_file": args.out,
+    }))
+}
+
+async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure> {
+    let registration = RegistrationStore::File(args.registration.clone())
+        .load()?
+        .with_context(|| format!("no registration at {}", args.registration.display()))?;
+    let mut graph = args.graph;
+    graph
+        .phone_number_id
+        .get_or_insert_with(|| registration.phone_number_id.clone());
+    let (connector, connection) = graph_setup(connector, &graph)?;
+    let removal = answered(connector.disable(&connection, &registration).await)?;
+    print_json(&json!({
+        "removal": removal_name(removal),
+        "callback_url": registration.callback_url,
+    }))
+}
+
+/// The connection and the outbound route for Graph API calls: the built-in stub (with
+/// placeholder credentials) unless `--graph-url` names a server.
+fn graph_setup(connector: &Connector, args: &GraphArgs) -> anyhow::Result<(Connector, Connection)> {
+    let (outbound, stub) = match &args.graph_url {
+        Some(url) => (Outbound::redirect(url)?, false),
+        None => (StubGraph::new(None).outbound(), true),
+    };
+    let placeholder = |value: &Option<String>, default: &str| {
+        value.clone().unwrap_or_else(|| {
+            if stub {
+                default.to_owned()
+            } else {
+                String::new()
+            }
+        })
+    };
+    let connection = Connection {
+        system_user_access_token: placeholder(&args.token, "stub-access-token").into(),
+        phone_number_id: placeholder(&args.phone_number_id, demo::STUB_PHONE_NUMBER_ID),
+        ..Connection::default()
+    };
+    Ok((connector.with_outbound(outbound), connection))
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(anyhow::Error::from)?;
+    writeln!(stdout).map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// The built-in stub Graph API, verifying a new callback URL as Meta does: its GET
+/// reaches, in process, the same endpoint `serve --registration` would run, which
+/// answers with the token in `store`.
+fn verifying_stub(connector: &Connector, store: &RegistrationStore) -> Arc<StubGraph> {
+    let options = EndpointOptions {
+        registration: Some(store.clone()),
+        ..EndpointOptions::new(
+            Properties {
+                sender_number: None,
+            },
+            None,
+            None,
+        )
+    };
+    let handshakes_only = Arc::new(Mutex::new(std::io::sink()));
+    let endpoint = Endpoint::new(connector.clone(), options, handshakes_only, Arc::default());
+    StubGraph::new(Some(stub_graph::in_process(Arc::new(endpoint))))
+}
+
+async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure> {
+    let body = if args.payload.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("cannot read the payload from stdin")?;
+        body
+    } else {
+        std::fs::read(&args.payload)
+            .with_context(|| format!("cannot read {}", args.payload.display()))?
+    };
+    let headers = args
+        .signature
+        .map(|s| vec![("x-hub-signature-256".to_owned(), s)])
+        .unwrap_or_default();
+    let request = WebhookRequest {
+        method: "POST".into(),
+        headers,
+        query: String::new(),
+        body,
+    };
+    let properties = Properties {
+        sender_number: args.sender_number,
+    };
+    let secrets = bindings::WebhookSecrets {
+        app_secret: args.app_secret,
+        verify_token: None,
+    };
+    match connector
+        .handle_webhook(&request, &properties, &secrets)
+        .await?
+    {
+        Ok(Outcome::Events(events)) => {
+            let events = events
+                .into_iter()
+                .map(bindings::event)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::from)?;
+            print_json(&events)
+        }
+        Ok(Outcome::Respond(r)) => Err(anyhow::anyhow!(
+            "the component answered a POST with a direct {} response",
+            r.status
+        )
+        .into()),
+        Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
+    }
+}
+
+async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr().context("no local address")?;
+    let options = EndpointOptions {
+        registration: args.registration.map(RegistrationStore::File),
+        dedup_window: args.dedup_window,
+        ..EndpointOptions::new(
+            Properties {
+                sender_number: args.sender_number,
+            },
+            args.app_secret.map(Into::into),
+            args.verify_token.map(Into::into),
+        )
+    };
+    let framing = ServeOptions {
+        max_body: args.max_body,
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
+        max_concurrency: args.max_concurrency,
+        access_log: !args.no_access_log,
+    };
+    if let Some(store) = &options.registration {
+        // A file that exists must be a registration; one that does not may come later.
+        store.load()?;
+    }
+    eprintln!("serve: listening on http://{address} ({options:?}, {framing:?})");
+    if let Some(RegistrationStore::File(path)) = &options.registration
+        && !path.exists()
+    {
+        eprintln!(
+            "serve: no registration at {} yet; handshakes are refused until `enable` writes it",
+            path.display()
+        );
+    }
+    let stats = Arc::new(Stats::default());
+    let sink: host_harness::endpoint::EventSink = Arc::new(Mutex::new(std::io::stdout()));
+    let endpoint = Arc::new(Endpoint::new(connector, options, sink, stats.clone()));
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve::serve(endpoint, listener, framing, shutdown).await?;
+    eprintln!("serve: stopped {}", stats.summary());
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The host bindings of the `whatsapp:connector/connector` world, and every conversion
+//! between their types and the host's: this is the one module that knows both.
+//!
+//! The bindings reuse wasmtime-wasi-http's `wasi:http` and wasmtime-wasi's `wasi:io`,
+//! clocks and random types. Where the component crate already has the domain type (a
+//! [`Registration`], an [`Event`](webhook::Event) with its documented JSON form, the
+//! webhook-error → HTTP status table), the host converts to it rather than keep a copy.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "connector",
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
+    },
+});
+
+use whatsapp_connector::registration::Registration;
+use whatsapp_connector::trigger;
+use whatsapp_connector::webhook::{self, RawJson};
+
+pub use exports::whatsapp::connector::connection::{
+    Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
+};
+pub use exports::whatsapp::connector::message_received::{
+    Event, Outcome, Properties, Registration as WitRegistration, Removal, WebhookError,
+    WebhookRequest, WebhookResponse, WebhookSecrets,
+};
+pub use exports::whatsapp::connector::send_message::{Input as SendInput, Output as SendOutput};
+
+/// The connection as the component takes it.
+pub fn connection(c: &super::Connection) -> WitConnection {
+    WitConnection {
+        system_user_access_token: c.system_user_access_token.expose().clone(),
+        phone_number_id: c.phone_number_id.clone(),
+        app_secret: c.app_secret.as_ref().map(|s| s.expose().clone()),
+        verify_token: c.verify_token.as_ref().map(|s| s.expose().clone()),
+    }
+}
+
+pub fn registration_from_wit(r: WitRegistration) -> Registration {
+    Registration {
+        phone_number_id: r.phone_number_id,
+        callback_url: r.callback_url,
+        verify_token: r.verify_token.into(),
+        created_at: r.created_at,
+    }
+}
+
+pub fn registration_to_wit(r: &Registration) -> WitRegistration {
+    WitRegistration {
+        phone_number_id: r.phone_number_id.clone(),
+        callback_url: r.callback_url.clone(),
+        verify_token: r.verify_token.expose().clone(),
+        created_at: r.created_at,
+    }
+}
+
+/// What `disable` did, as the WIT enum case names it.
+pub fn removal_name(removal: Removal) -> &'static str {
+    match removal {
+        Removal::Removed => "removed",
+        Removal::NothingToRemove => "nothing-to-remove",
+        Removal::Superseded => "superseded",
+    }
+}
+
+/// The WIT `webhook-error` variant's name, and its reason.
+pub fn webhook_error_parts(error: &WebhookError) -> (&'static str, &str) {
+    match error {
+        WebhookError::InvalidSignature(r) => ("invalid-signature", r),
+        WebhookError::InvalidPayload(r) => ("invalid-payload", r),
+        WebhookError::VerificationFailed(r) => ("verification-failed", r),
+        WebhookError::InvalidHandshake(r) => ("invalid-handshake", r),
+        WebhookError::MethodNotAllowed(r) => ("method-not-allowed", r),
+        WebhookError::InvalidProperty(f) => ("invalid-property", &f.reason),
+    }
+}
+
+/// The HTTP status a webhook endpoint answers a refused request with: the component's
+/// own table ([`trigger::http_status`]).
+pub fn webhook_error_status(error: &WebhookError) -> u16 {
+    trigger::http_status(webhook_error_parts(error).0)
+}
+
+/// A JSON-text field of an event that is not JSON: the component broke its contract.
+#[derive(Debug, thiserror::Error)]
+#[error("the component returned an event whose `{field}` is not JSON: {source}")]
+pub struct InvalidEventJson {
+    field: String,
+    source: serde_json::Error,
+}
+
+fn raw_json(field: &str, text: String) -> Result<RawJson, InvalidEventJson> {
+    RawJson::from_string(text).map_err(|source| InvalidEventJson {
+        field: field.to_owned(),
+        source,
+    })
+}
+
+/// The event as the component's domain type, whose `Serialize` is the trigger's
+/// documented output. JSON-text fields are checked to be JSON (the component is
+/// untrusted) but never parsed into a tree, so any depth comes through unchanged.
+pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
+    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
+    let change = event.entry.changes;
+    let m = change.messages;
+    Ok(webhook::Event {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: webhook::Entry {
+            id: event.entry.id,
+            changes: webhook::Change {
+                value: webhook::Value {
+                    messaging_product: change.value.messaging_product,
+                    metadata: change.value.metadata.map(|m| webhook::Metadata {
+                        display_phone_number: m.display_phone_number,
+                        phone_number_id: m.phone_number_id,
+                    }),
+                },
+                contacts: change.contacts.map(|c| webhook::Contact {
+                    profile_name: c.profile_name,
+                    username: c.username,
+                    wa_id: c.wa_id,
+                    user_id: c.user_id,
+                    parent_user_id: c.parent_user_id,
+                }),
+                messages: webhook::Message {
+                    from: m.from,
+                    from_user_id: m.from_user_id,
+                    from_parent_user_id: m.from_parent_user_id,
+                    id: m.id,
+                    timestamp: m.timestamp,
+                    kind: m.type_,
+                    text: m.text.map(|t| t.body),
+                    context: raw("context", m.context)?,
+                    content: raw("content", m.content)?,
+                    errors: raw("errors", m.errors)?,
+                    others: m
+                        .others
+                        .into_iter()
+                        .map(|member| {
+                            let value = raw_json(&member.name, member.json)?;
+                            Ok((member.name, value))
+                        })
+                        .collect::<Result<_, InvalidEventJson>>()?,
+                    raw: raw("raw", m.raw)?,
+                },
+            },
+        },
+    })
+}

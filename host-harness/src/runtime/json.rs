@@ -1,0 +1,103 @@
+//! The JSON forms of the component's outputs and errors: what the CLI prints, what the
+//! webhook endpoint answers, what a workflow host would store. An event's JSON form is
+//! the component's own ([`bindings::event`]); these are the rest.
+
+use serde_json::{Map, Value, json};
+
+use super::CallError;
+use super::bindings::{self, Account, ConnectorError, Event, GraphError, SendOutput, WebhookError};
+
+/// `{messaging_product, contacts: [{input, wa_id?, user_id?}], messages: [{id}]}`.
+pub fn send_output(output: &SendOutput) -> Value {
+    json!({
+        "messaging_product": output.messaging_product,
+        "contacts": output.contacts.iter()
+            .map(|c| {
+                let mut contact = Map::new();
+                contact.insert("input".into(), c.input.clone().into());
+                if let Some(wa_id) = &c.wa_id {
+                    contact.insert("wa_id".into(), wa_id.clone().into());
+                }
+                if let Some(user_id) = &c.user_id {
+                    contact.insert("user_id".into(), user_id.clone().into());
+                }
+                Value::Object(contact)
+            })
+            .collect::<Vec<_>>(),
+        "messages": output.messages.iter().map(|m| json!({"id": m.id})).collect::<Vec<_>>(),
+    })
+}
+
+/// `{display_phone_number, verified_name, quality_rating}`.
+pub fn account(account: &Account) -> Value {
+    json!({
+        "display_phone_number": account.display_phone_number,
+        "verified_name": account.verified_name,
+        "quality_rating": account.quality_rating,
+    })
+}
+
+fn graph_error(kind: &str, e: &GraphError) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("kind".into(), kind.into());
+    map.insert("status".into(), e.status.into());
+    map.insert("message".into(), e.message.clone().into());
+    map.insert("type".into(), e.error_type.clone().into());
+    map.insert("code".into(), e.code.into());
+    map.insert("error_subcode".into(), e.error_subcode.into());
+    map.insert("details".into(), e.details.clone().into());
+    map.insert("fbtrace_id".into(), e.fbtrace_id.clone().into());
+    map.insert("retryable".into(), e.retryable.into());
+    if let Some(hint) = &e.hint {
+        map.insert("hint".into(), hint.clone().into());
+    }
+    map
+}
+
+/// A Graph call's error: `{"kind": "<variant>", ...fields}`.
+pub fn connector_error(error: &ConnectorError) -> Value {
+    match error {
+        ConnectorError::InvalidInput(f) => {
+            json!({"kind": "invalid-input", "field": f.field, "reason": f.reason})
+        }
+        ConnectorError::Unauthorized(e) => graph_error("unauthorized", e).into(),
+        ConnectorError::Graph(e) => graph_error("graph", e).into(),
+        ConnectorError::RateLimited(r) => {
+            let mut map = graph_error("rate-limited", &r.error);
+            map.insert("retry_after".into(), r.retry_after.into());
+            map.into()
+        }
+        ConnectorError::Transport(t) => {
+            json!({"kind": "transport", "message": t.message, "retryable": t.retryable})
+        }
+        ConnectorError::UnexpectedResponse(u) => json!({
+            "kind": "unexpected-response",
+            "status": u.status,
+            "reason": u.reason,
+            "retryable": u.retryable,
+        }),
+    }
+}
+
+/// A webhook error: `{"kind": "<variant>", "reason": ...}` (and `field` for
+/// `invalid-property`).
+pub fn webhook_error(error: &WebhookError) -> Value {
+    let (kind, reason) = bindings::webhook_error_parts(error);
+    match error {
+        WebhookError::InvalidProperty(f) => {
+            json!({"kind": kind, "field": f.field, "reason": reason})
+        }
+        _ => json!({"kind": kind, "reason": reason}),
+    }
+}
+
+/// One event's documented output as one line of JSON (no newline).
+pub fn event_line(event: Event) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(&bindings::event(event)?)?)
+}
+
+/// A failure of the host itself: `{"kind": "timeout" | "memory-limit" | "trap" |
+/// "host", "message": ...}`.
+pub fn host_error(error: &CallError) -> Value {
+    json!({"kind": error.kind(), "message": format!("{error:#}")})
+}

@@ -1,0 +1,444 @@
+//! The runtime: what a workflow host would copy to run the connector component.
+//!
+//! One [`Connector`] per loaded component (an `Engine` and an `InstancePre`), and a
+//! fresh `Store` and instance per call by default, so no call sees another's state;
+//! every store runs under the [`Limits`], and the component's outbound HTTP goes where
+//! the [`Outbound`] policy says (nowhere, unless the caller injects a route).
+//!
+//! This module imports nothing from the rest of the harness: the CLI, the webhook
+//! endpoint and the test doubles are built on it, not into it.
+//!
+//! - [`limits`]: what one call may use, and how it is enforced;
+//! - [`outbound`]: the outbound policy (deny-all by default) and its journal;
+//! - [`bindings`]: the generated bindings and every WIT ↔ host conversion;
+//! - [`json`]: the JSON forms of outputs and errors;
+//! - [`manifest`]: `component.json` as the host applies it.
+
+pub mod bindings;
+pub mod json;
+pub mod limits;
+pub mod manifest;
+pub mod outbound;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Precompiled, Store,
+    UpdateDeadline,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use whatsapp_connector::registration::Registration;
+use whatsapp_connector::secret::Secret;
+
+use self::bindings::{
+    Account, ConnectorError, Outcome, Properties, Removal, SendInput, SendOutput, WebhookError,
+    WebhookRequest, WebhookSecrets,
+};
+pub use self::limits::{HostError, Limits, TICK};
+use self::limits::{Limiter, start_ticker};
+use self::outbound::OutboundHooks;
+pub use self::outbound::{Outbound, OutboundLimits, RecordedRequest, StubResponse};
+
+/// The connection's properties. `Debug` redacts every secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub system_user_access_token: Secret<String>,
+    pub phone_number_id: String,
+    pub app_secret: Option<Secret<String>>,
+    pub verify_token: Option<Secret<String>>,
+}
+
+/// Why a call of the component did not give the component's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The host stopped the guest at a limit, or it trapped: that call failed, the
+    /// next one gets a fresh instance.
+    #[error(transparent)]
+    Stopped(#[from] HostError),
+    /// The host itself failed (instantiation, I/O, a broken contract).
+    #[error(transparent)]
+    Host(#[from] anyhow::Error),
+}
+
+impl CallError {
+    /// The kind in the JSON error: `timeout`, `memory-limit`, `trap` or `host`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Stopped(stopped) => stopped.kind(),
+            CallError::Host(_) => "host",
+        }
+    }
+}
+
+/// What a call of the component returns: its answer (the WIT result), or why there was
+/// none.
+pub type Call<T, E = ConnectorError> = Result<Result<T, E>, CallError>;
+
+/// What one store holds: WASI, wasi:http, the outbound policy and the limits' state.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutboundHooks,
+    limiter: Limiter,
+    ticks_left: u64,
+    timed_out: bool,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Bytes of each pooled memory and table kept mapped between instances: the component's
+/// stack, data and the heap a call uses fit inside.
+const KEEP_RESIDENT: usize = 2 << 20;
+
+/// How the engine allocates instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// A pool of this many instance slots, reserved up front (the default: 128).
+    Pooling { instances: u32 },
+    /// Memory mapped and unmapped for every instance.
+    OnDemand,
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Allocation::Pooling { instances: 128 }
+    }
+}
+
+/// The engine configuration every entry point uses (and `precompile` must match).
+pub fn engine_config(allocation: Allocation, limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if let Allocation::Pooling { instances } = allocation {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .total_stacks(instances)
+            .max_memory_size(limits.memory_bytes)
+            // A reused slot is reset by zeroing what was used, not by unmapping it, up to
+            // these sizes: the next instance then takes no page faults there.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Compiles a component ahead of time for this host's engine: [`Connector::load`] then
+/// only maps it. Returns the artifact's size in bytes.
+pub fn precompile(input: &Path, output: &Path) -> anyhow::Result<usize> {
+    let engine = Engine::new(&engine_config(Allocation::OnDemand, &Limits::default()))?;
+    let wasm = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let compiled = engine
+        .precompile_component(&wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot compile {}", input.display()))?;
+    std::fs::write(output, &compiled)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(compiled.len())
+}
+
+struct Loaded {
+    engine: Engine,
+    pre: bindings::ConnectorPre<HostState>,
+}
+
+/// A loaded connector component, the outbound policy and the limits its calls use.
+/// Cloning is cheap: clones share the compiled component.
+///
+/// Every call gets a fresh instance, unless [`Connector::keep_instance`] made this a
+/// connector whose calls all go to one kept instance (its memory then carries over).
+#[derive(Clone)]
+pub struct Connector {
+    loaded: Arc<Loaded>,
+    outbound: Outbound,
+    limits: Limits,
+    kept: Option<Arc<tokio::sync::Mutex<Instance>>>,
+}
+
+impl Connector {
+    /// Loads a component (`.wasm`, compiled now) under `limits`. Its outbound requests
+    /// are refused until [`Connector::with_outbound`] gives it a route.
+    pub fn load(path: &Path, limits: Limits, allocation: Allocation) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(allocation, &limits))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the component {}", path.display()))?;
+        let component = match Engine::detect_precompiled(&bytes) {
+            // SAFETY: a precompiled artifact is native code; the harness loads only what
+            // its operator names, and `deserialize` checks it was made for this engine.
+            Some(Precompiled::Component) => unsafe { Component::deserialize(&engine, &bytes) },
+            Some(Precompiled::Module) => {
+                anyhow::bail!("{} is a core module, not a component", path.display())
+            }
+            None => Component::new(&engine, &bytes),
+        }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot load the component {}", path.display()))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("the component does not fit the host")?;
+        let pre = bindings::ConnectorPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("the component does not export the whatsapp:connector world")?;
+        start_ticker(&engine);
+        Ok(Self {
+            loaded: Arc::new(Loaded { engine, pre }),
+            outbound: Outbound::deny_all(),
+            limits,
+            kept: None,
+        })
+    }
+
+    /// The same component with another outbound policy (and a fresh journal).
+    pub fn with_outbound(&self, outbound: Outbound) -> Self {
+        Self {
+            outbound,
+            ..self.clone()
+        }
+    }
+
+    /// The same component under other limits. (Memory above what it was loaded with
+    /// cannot be granted by the pool: load it again instead.)
+    pub fn with_limits(&self, limits: Limits) -> Self {
+        Self {
+            limits,
+            ..self.clone()
+        }
+    }
+
+    /// The same component, every call of which goes to one instance made now.
+    pub async fn keep_instance(&self) -> Result<Self, CallError> {
+        let instance = self.instance().await?;
+        Ok(Self {
+            kept: Some(Arc::new(tokio::sync::Mutex::new(instance))),
+            ..self.clone()
+        })
+    }
+
+    /// The largest linear memory the kept instance has had, in bytes (`None` when every
+    /// call gets a fresh instance).
+    pub async fn peak_memory(&self) -> Option<usize> {
+        Some(self.kept.as_ref()?.lock().await.peak_memory())
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The outbound policy and journal of this connector.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.loaded.engine
+    }
+
+    /// The component's type: its imports and exports, as the binary declares them.
+    pub fn component_type(&self) -> wasmtime::component::types::Component {
+        self.loaded.pre.instance_pre().component().component_type()
+    }
+
+    /// A fresh instance in a fresh store, under this connector's limits and policy.
+    async fn instance(&self) -> Result<Instance, CallError> {
+        let limits = self.limits;
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: self.outbound.hooks(limits.outbound),
+            limiter: Limiter::new(&limits),
+            ticks_left: limits.deadline_ticks(),
+            timed_out: false,
+        };
+        let mut store = Store::new(&self.loaded.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut store| {
+            let state = store.data_mut();
+            if state.ticks_left == 0 {
+                state.timed_out = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            state.ticks_left -= 1;
+            // Yield, so that a spinning guest never holds an executor thread for long.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        match self.loaded.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(Instance {
+                store,
+                bindings,
+                limits,
+            }),
+            Err(error) => Err(stopped(&store, limits, error)),
+        }
+    }
+
+    /// One call of the component: on the kept instance, or on a fresh one.
+    async fn call<R>(
+        &self,
+        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        match &self.kept {
+            Some(kept) => kept.lock().await.call(f).await,
+            None => self.instance().await?.call(f).await,
+        }
+    }
+
+    /// The connection test.
+    pub async fn test_connection(&self, connection: &Connection) -> Call<Account> {
+        let connection = bindings::connection(connection);
+        self.call(async |b, store| {
+            b.whatsapp_connector_connection()
+                .call_test(store, &connection)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Send Message".
+    pub async fn send(&self, connection: &Connection, input: &SendInput) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(async |b, store| {
+            b.whatsapp_connector_send_message()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Trigger "Message received": one webhook request.
+    pub async fn handle_webhook(
+        &self,
+        request: &WebhookRequest,
+        properties: &Properties,
+        secrets: &WebhookSecrets,
+    ) -> Call<Outcome, WebhookError> {
+        self.call(async |b, store| {
+            b.whatsapp_connector_message_received()
+                .call_handle_request(store, request, properties, secrets)
+                .await
+        })
+        .await
+    }
+
+    /// Switching the trigger on, step 1: a registration with a fresh verify token. No
+    /// network.
+    pub async fn new_registration(
+        &self,
+        connection: &Connection,
+        properties: &Properties,
+        webhook_url: &str,
+    ) -> Call<Registration> {
+        let connection = bindings::connection(connection);
+        let made = self
+            .call(async |b, store| {
+                b.whatsapp_connector_message_received()
+                    .call_new_registration(store, &connection, properties, webhook_url)
+                    .await
+            })
+            .await?;
+        Ok(made.map(bindings::registration_from_wit))
+    }
+
+    /// Switching the trigger on, step 2: sets the alternate callback. The registration
+    /// must already be where the webhook endpoint finds it: Meta verifies during the call.
+    pub async fn enable(&self, connection: &Connection, registration: &Registration) -> Call<()> {
+        let (connection, registration) = (
+            bindings::connection(connection),
+            bindings::registration_to_wit(registration),
+        );
+        self.call(async |b, store| {
+            b.whatsapp_connector_message_received()
+                .call_enable(store, &connection, &registration)
+                .await
+        })
+        .await
+    }
+
+    /// Switching the trigger off.
+    pub async fn disable(
+        &self,
+        connection: &Connection,
+        registration: &Registration,
+    ) -> Call<Removal> {
+        let (connection, registration) = (
+            bindings::connection(connection),
+            bindings::registration_to_wit(registration),
+        );
+        self.call(async |b, store| {
+            b.whatsapp_connector_message_received()
+                .call_disable(store, &connection, &registration)
+                .await
+        })
+        .await
+    }
+}
+
+/// One instance of the component in its own store. Each call gets the full deadline
+/// again; memory limits hold for the instance's whole life.
+struct Instance {
+    store: Store<HostState>,
+    bindings: bindings::Connector,
+    limits: Limits,
+}
+
+impl Instance {
+    fn peak_memory(&self) -> usize {
+        self.store.data().limiter.peak_memory
+    }
+
+    async fn call<R>(
+        &mut self,
+        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let state = self.store.data_mut();
+        state.ticks_left = self.limits.deadline_ticks();
+        state.timed_out = false;
+        let result = f(&self.bindings, &mut self.store).await;
+        result.map_err(|error| stopped(&self.store, self.limits, error))
+    }
+}
+
+/// Names the reason a call failed: a limit the host enforced, or a trap.
+fn stopped(store: &Store<HostState>, limits: Limits, error: wasmtime::Error) -> CallError {
+    let state = store.data();
+    if state.timed_out {
+        HostError::Timeout(limits.deadline).into()
+    } else if state.limiter.refused {
+        HostError::MemoryLimit(limits.memory_bytes).into()
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        HostError::Trap(trap.to_string()).into()
+    } else {
+        CallError::Host(error.into())
+    }
+}

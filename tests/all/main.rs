@@ -1,0 +1,79 @@
+//! The component's tests, in one binary: the real `.wasm` loaded once, and the domain
+//! modules compiled natively.
+//!
+//! - `message_received`: the trigger on Meta's documented webhooks, usernames and
+//!   BSUIDs, signatures, the handshake, refused bodies;
+//! - `send_message`: the action's requests, outputs and errors;
+//! - `connection_test`: the connection test;
+//! - `switching_on_and_off`: `new-registration`, `enable`, `disable` against loopback
+//!   Graph API servers;
+//! - `manifest_sync`: `component.json` against the `.wasm`'s exports and imports;
+//! - `bad_input`: the catalogue of hostile and odd inputs;
+//! - `webhook_properties`: property tests of the webhook path (native).
+
+mod bad_input;
+mod connection_test;
+mod manifest_sync;
+mod message_received;
+mod send_message;
+mod switching_on_and_off;
+mod webhook_properties;
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use host_harness::bindings::{Event, SendInput};
+use host_harness::fakes::stub_graph::StubGraph;
+use host_harness::{Allocation, COMPONENT_PATH, Connection, Connector, Limits, bindings};
+
+/// A token distinctive enough that any leak of it is found by a substring search.
+pub const TOKEN: &str = "EAAGtestTOKENdoNotLeak0123456789";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+
+static CONNECTOR: LazyLock<Connector> = LazyLock::new(|| {
+    Connector::load(
+        Path::new(COMPONENT_PATH),
+        Limits::default(),
+        Allocation::default(),
+    )
+    .expect("the built component loads")
+});
+
+/// The component built from this checkout, with the built-in stub Graph API.
+pub fn connector() -> Connector {
+    CONNECTOR.with_outbound(StubGraph::new(None).outbound())
+}
+
+pub fn connection() -> Connection {
+    Connection {
+        system_user_access_token: TOKEN.into(),
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        ..Connection::default()
+    }
+}
+
+pub fn input(message: &str, to: &str) -> SendInput {
+    SendInput {
+        message: message.into(),
+        send_message_to: to.into(),
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub use host_harness::fakes::{signed_post, webhook_post as post};
+
+/// A loopback base URL where nothing listens: bound, noted, closed.
+pub fn refused_base_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// An event's documented output, as a JSON tree to inspect.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    serde_json::to_value(bindings::event(event.clone()).expect("the event's JSON fields are JSON"))
+        .unwrap()
+}
