@@ -254,7 +254,7 @@ impl wit_trigger::Guest for Connector {
         properties: wit_trigger::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
-        let outcome = trigger::handle(
+        let outcome = trigger::handle_into(
             trigger::WebhookRequest {
                 method: &request.method,
                 headers: &request.headers,
@@ -266,6 +266,7 @@ impl wit_trigger::Guest for Connector {
                 app_secret: secrets.app_secret.as_deref().map(Secret::new),
                 verify_token: secrets.verify_token.as_deref().map(Secret::new),
             },
+            to_wit_event,
         );
         match outcome {
             Ok(trigger::Outcome::Respond {
@@ -279,9 +280,7 @@ impl wit_trigger::Guest for Connector {
                     body,
                 },
             )),
-            Ok(trigger::Outcome::Events(events)) => Ok(wit_trigger::Outcome::Events(
-                events.into_iter().map(to_wit_event).collect(),
-            )),
+            Ok(trigger::Outcome::Events(events)) => Ok(wit_trigger::Outcome::Events(events)),
             Err(error) => Err(to_wit_webhook_error(error)),
         }
     }

@@ -36,7 +36,7 @@ pub struct Secrets<'a> {
 
 /// What the host does with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<E = Event> {
     /// Answer Meta with this as is.
     Respond {
         status: u16,
@@ -44,7 +44,7 @@ pub enum Outcome {
         body: String,
     },
     /// Answer 200 and run the workflow once per event.
-    Events(Vec<Event>),
+    Events(Vec<E>),
 }
 
 /// Why a request was refused; mirrors the WIT `webhook-error`.
@@ -99,6 +99,17 @@ pub fn handle(
     sender_number: Option<&str>,
     secrets: Secrets<'_>,
 ) -> Result<Outcome, WebhookError> {
+    handle_into(request, sender_number, secrets, |event| event)
+}
+
+/// [`handle`], each event handed to `convert` as soon as it is made (see
+/// [`webhook::events_into`]).
+pub fn handle_into<E>(
+    request: WebhookRequest<'_>,
+    sender_number: Option<&str>,
+    secrets: Secrets<'_>,
+    convert: impl FnMut(Event) -> E,
+) -> Result<Outcome<E>, WebhookError> {
     match request.method {
         "GET" => handshake::answer(request.query, secrets.verify_token.map(|t| *t.expose()))
             .map(|challenge| Outcome::Respond {
@@ -132,7 +143,7 @@ pub fn handle(
                     reason,
                 }
             })?;
-            webhook::events(request.body, filter.as_ref())
+            webhook::events_into(request.body, filter.as_ref(), convert)
                 .map(Outcome::Events)
                 .map_err(WebhookError::InvalidPayload)
         }

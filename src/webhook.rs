@@ -32,6 +32,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::identity::{Identifiers, SenderFilter};
+use wire::Obj;
 
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
@@ -260,6 +261,17 @@ impl Serialize for Message {
 /// Parses a webhook body into events, keeping only messages that pass `filter` (every
 /// message when `None`). The error says why and where the body is not a webhook.
 pub fn events(body: &[u8], filter: Option<&SenderFilter>) -> Result<Vec<Event>, String> {
+    events_into(body, filter, |event| event)
+}
+
+/// [`events`], each event handed to `convert` as soon as it is made: a caller that
+/// needs another type (the component's bindings) never holds both lists at once, so
+/// memory per event stays as small as the converted form.
+pub fn events_into<T>(
+    body: &[u8],
+    filter: Option<&SenderFilter>,
+    mut convert: impl FnMut(Event) -> T,
+) -> Result<Vec<T>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
     if !text.trim_start().starts_with('{') {
         return Err("the body is not a JSON object".into());
@@ -281,42 +293,51 @@ pub fn events(body: &[u8], filter: Option<&SenderFilter>) -> Result<Vec<Event>, 
             "`entry` is missing or not a list: not a WhatsApp Business Account webhook".into(),
         );
     };
-    let mut events = Vec::new();
-    for entry in entries.iter().filter_map(|e| e.0.as_ref().map(|o| &o.0)) {
-        let changes = entry.changes.0.as_deref().unwrap_or_default();
-        for change in changes.iter().filter_map(|c| c.0.as_ref().map(|o| &o.0)) {
-            if change.field.0.as_deref().is_some_and(|f| f != "messages") {
-                continue; // another webhook field: no message
-            }
-            let Some(value) = change.value.0.as_ref().map(|o| &o.0) else {
+    // Every change that can hold messages, with its value.
+    let values = || {
+        entries
+            .iter()
+            .filter_map(|e| e.0.as_ref().map(|o| &o.0))
+            .flat_map(|entry| {
+                let changes = entry.changes.0.as_deref().unwrap_or_default();
+                changes
+                    .iter()
+                    .filter_map(|c| c.0.as_ref().map(|o| &o.0))
+                    .filter(|change| change.field.0.as_deref().is_none_or(|f| f == "messages"))
+                    .filter_map(move |change| Some((entry, change.value.0.as_ref()?)))
+            })
+    };
+    // Sized once: growing a list of large events by doubling would hold two copies.
+    let most = values()
+        .map(|(_, Obj(value))| value.messages.0.as_ref().map_or(0, Vec::len))
+        .sum();
+    let mut events = Vec::with_capacity(most);
+    for (entry, Obj(value)) in values() {
+        let messages = value.messages.0.as_deref().unwrap_or_default();
+        if messages.is_empty() {
+            continue; // statuses, errors: no message, no event
+        }
+        let contacts: Vec<Contact> = value
+            .contacts
+            .0
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.0.as_ref().map(|o| o.0.to_contact()))
+            .collect();
+        let shared = wire::Shared {
+            entry_id: entry.id.0.as_deref(),
+            value: value.to_value(),
+        };
+        for raw in messages {
+            let message = wire::message(raw);
+            let contact = contact_for(&message, &contacts);
+            if let Some(filter) = filter
+                && !filter.matches(message.identifiers(contact))
+            {
                 continue;
-            };
-            let messages = value.messages.0.as_deref().unwrap_or_default();
-            if messages.is_empty() {
-                continue; // statuses, errors: no message, no event
             }
-            let contacts: Vec<Contact> = value
-                .contacts
-                .0
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|c| c.0.as_ref().map(|o| o.0.to_contact()))
-                .collect();
-            let shared = wire::Shared {
-                entry_id: entry.id.0.as_deref(),
-                value: value.to_value(),
-            };
-            for raw in messages {
-                let message = wire::message(raw);
-                let contact = contact_for(&message, &contacts);
-                if let Some(filter) = filter
-                    && !filter.matches(message.identifiers(contact))
-                {
-                    continue;
-                }
-                events.push(shared.event(raw, message, contact.cloned()));
-            }
+            events.push(convert(shared.event(raw, message, contact.cloned())));
         }
     }
     Ok(events)

@@ -27,6 +27,10 @@ struct Cli {
     /// The component to load (default: the one built from this checkout).
     #[arg(long, global = true, value_name = "PATH")]
     component: Option<PathBuf>,
+    /// --component is a .cwasm made by `host-harness precompile` on this machine. It is
+    /// native code and is trusted as such: load only your own.
+    #[arg(long, global = true, requires = "component")]
+    precompiled: bool,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(subcommand)]
@@ -36,9 +40,13 @@ struct Cli {
 /// What one call of the component may use; past it, the call fails and the host goes on.
 #[derive(Args)]
 struct LimitArgs {
-    /// Linear memory one call may use, in bytes.
+    /// Linear memory one call may use, in bytes (a webhook call: plus its allowance).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = Limits::default().memory_bytes)]
     max_memory: usize,
+    /// A webhook call may use this many more bytes of linear memory per byte of its
+    /// body: the events grow with the body, so a valid batch is never stopped for its size.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::default().memory_per_body_byte)]
+    memory_per_body_byte: usize,
     /// Running time of one call, in milliseconds (waiting on HTTP excluded).
     #[arg(long, global = true, value_name = "MS", default_value_t = millis(Limits::default().deadline))]
     deadline_ms: u64,
@@ -61,6 +69,7 @@ impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits {
             memory_bytes: self.max_memory,
+            memory_per_body_byte: self.memory_per_body_byte,
             deadline: Duration::from_millis(self.deadline_ms),
             outbound: OutboundLimits {
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
@@ -168,9 +177,19 @@ struct ServeArgs {
     /// The token Meta's hub.challenge GET must present.
     #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
     verify_token: Option<String>,
-    /// The Meta app secret: POSTs must then carry a valid X-Hub-Signature-256.
-    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    /// The Meta app secret: every POST must carry a valid X-Hub-Signature-256. Required,
+    /// unless --allow-unsigned says otherwise.
+    #[arg(
+        long,
+        env = "WHATSAPP_APP_SECRET",
+        hide_env_values = true,
+        required_unless_present = "allow_unsigned"
+    )]
     app_secret: Option<String>,
+    /// Accept POSTs without a signature (no app secret). Anyone who finds the URL can
+    /// then inject events: for local experiments only. A warning is printed at start.
+    #[arg(long, conflicts_with = "app_secret")]
+    allow_unsigned: bool,
     /// Sender number or user ID: only messages from this phone number, or from this
     /// business-scoped user ID (US.…), become events.
     #[arg(long)]

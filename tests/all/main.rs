@@ -9,10 +9,16 @@
 //!   Graph API servers;
 //! - `manifest_sync`: `component.json` against the `.wasm`'s exports and imports;
 //! - `bad_input`: the catalogue of hostile and odd inputs;
-//! - `webhook_properties`: property tests of the webhook path (native).
+//! - `webhook_properties`: property tests of the webhook path (native);
+//! - `fuzz_seeds`: the fuzz targets' bodies (`fuzz/bodies/`) over their seed corpora.
 
 mod bad_input;
 mod connection_test;
+mod fuzz_seeds;
+#[path = "../../fuzz/bodies/signature.rs"]
+mod fuzz_signature;
+#[path = "../../fuzz/bodies/webhook.rs"]
+mod fuzz_webhook;
 mod manifest_sync;
 mod message_received;
 mod send_message;

@@ -699,3 +699,25 @@ async fn unknown_members_and_identity_referral_group_reach_the_event() {
         );
     }
 }
+
+#[tokio::test]
+async fn raw_json_keeps_its_shape_at_any_depth() {
+    // 10,000 levels: far past any JSON parser's recursion limit (serde_json's is 128).
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let text = String::from_utf8(fixture("image.json")).unwrap();
+    for field in ["context", "image", "errors", "referral"] {
+        // The member's value becomes the deep array, whatever it was.
+        let mut body: Value = serde_json::from_str(&text).unwrap();
+        body["entry"][0]["changes"][0]["value"]["messages"][0][field] = json!("PLACEHOLDER");
+        let body = body.to_string().replace("\"PLACEHOLDER\"", &deep);
+        let events = match handle(&post(body.into_bytes(), &[]), &no_filter(), &no_secrets()).await
+        {
+            Ok(Outcome::Events(events)) => events,
+            other => panic!("{field}: {other:?}"),
+        };
+        let line = host_harness::json::event_line(events[0].clone()).unwrap();
+        // Embedded as JSON, unchanged: never turned into a string.
+        assert!(line.contains(&format!("\"{field}\":{deep}")), "{field}");
+        assert!(!line.contains(&format!("\"{field}\":\"")), "{field}");
+    }
+}

@@ -3,15 +3,13 @@
 //! calls; `--quick` runs few of each (the test suite uses it so the bench cannot rot).
 //!
 //! Timings are printed, never asserted: the only checks here are that the work was done
-//! (the right number of events, every message of the load test written exactly once).
+//! (the right number of events); the load test reports what it lost or wrote twice.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, ensure};
+use anyhow::Context as _;
 use serde_json::{Value, json};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -183,26 +181,11 @@ fn machine() -> Value {
     })
 }
 
-/// Counts the lines written to it: the event sink of the load test.
-#[derive(Default)]
-struct LineCounter(Arc<AtomicU64>);
-
-impl Write for LineCounter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let lines = bytes.iter().filter(|b| **b == b'\n').count();
-        self.0.fetch_add(lines as u64, Ordering::Relaxed);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Item 6: `serve` over loopback with signed POSTs from concurrent keep-alive clients.
 async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> {
-    let written = Arc::new(AtomicU64::new(0));
-    let sink: EventSink = Arc::new(Mutex::new(LineCounter(written.clone())));
+    // The event lines, kept to check afterwards that each message was written once.
+    let lines = Arc::new(Mutex::new(Vec::<u8>::with_capacity(1 << 20)));
+    let sink: EventSink = lines.clone();
     let endpoint = EndpointOptions::new(no_filter(), Some(APP_SECRET.into()), None);
     let endpoint = Arc::new(Endpoint::new(
         connector.clone(),
@@ -235,20 +218,23 @@ async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> 
         .zip(requests)
         .map(|(mut client, requests)| {
             tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(requests.len());
+                // A refused request is counted, not fatal: the report says what was lost.
+                let (mut latencies, mut refused) = (Vec::with_capacity(requests.len()), 0u64);
                 for request in requests {
                     let sent = Instant::now();
                     let answer = client.webhook("/webhook", request).await?;
-                    ensure!(answer.status == 200, "serve answered {}", answer.status);
                     latencies.push(micros(sent.elapsed()));
+                    refused += u64::from(answer.status != 200);
                 }
-                Ok::<_, anyhow::Error>(latencies)
+                Ok::<_, anyhow::Error>((latencies, refused))
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut refused) = (Vec::new(), 0);
     for task in tasks {
-        latencies.extend(task.await??);
+        let (these, refused_here) = task.await??;
+        latencies.extend(these);
+        refused += refused_here;
     }
     let elapsed = started.elapsed();
     let rss = peak_rss();
@@ -256,20 +242,27 @@ async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> 
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     let sent = (plan.clients * plan.requests_per_client) as u64;
-    let written = written.load(Ordering::Relaxed);
-    ensure!(
-        written == sent,
-        "serve wrote {written} events for {sent} messages"
-    );
+    // Every message sent has its own ID: count the IDs written, and the repeats.
+    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut ids = std::collections::HashSet::new();
+    let mut written = 0u64;
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        written += 1;
+        let event: Value = serde_json::from_slice(line)?;
+        ids.insert(event["entry"]["changes"]["messages"]["id"].to_string());
+    }
+    let distinct = ids.len() as u64;
     Ok(json!({
         "clients": plan.clients,
         "requests": sent,
         "requests_per_second": sent as f64 / elapsed.as_secs_f64(),
         "latency_p50_us": percentile(0.50),
         "latency_p99_us": percentile(0.99),
+        "requests_refused": refused,
         "messages_sent": sent,
         "events_written": written,
-        "events_lost": sent - written,
+        "events_lost": sent.saturating_sub(distinct),
+        "events_written_twice": written - distinct,
         "peak_rss_bytes": rss,
     }))
 }
@@ -301,8 +294,14 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     }
 
     let stub = StubGraph::new(None).outbound();
-    let pooled = Connector::load(&cwasm, limits, Allocation::default())?.with_outbound(stub);
-    let on_demand = Connector::load(&cwasm, limits, Allocation::OnDemand)?;
+    // SAFETY: the artifact was just made by `precompile`, in our own temporary folder.
+    let (pooled, on_demand) = unsafe {
+        (
+            Connector::load_precompiled(&cwasm, limits, Allocation::default())?,
+            Connector::load_precompiled(&cwasm, limits, Allocation::OnDemand)?,
+        )
+    };
+    let pooled = pooled.with_outbound(stub);
     let one = post(webhook_with_messages(1, "bench"));
     let hundred = post(webhook_with_messages(100, "batch"));
     let (properties, secrets) = (no_filter(), secrets());
@@ -355,13 +354,13 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         )
     })
     .await?;
-    let memory_after_one = kept.peak_memory().await.unwrap_or_default();
+    let memory_after_one = kept.peak_memory();
     let batch = pooled.keep_instance().await?;
     expect_events(
         batch.handle_webhook(&hundred, &properties, &secrets).await,
         100,
     )?;
-    let memory_after_hundred = batch.peak_memory().await.unwrap_or_default();
+    let memory_after_hundred = batch.peak_memory();
 
     // 4. The same logic, native.
     let native = |request: &WebhookRequest, n: usize| {
@@ -486,7 +485,7 @@ pub fn table(report: &Value) -> String {
         report["plan"]["runs"],
         report["plan"]["calls_per_run"],
     ));
-    let rows: [(&str, &str, &str, &str); 24] = [
+    let rows: [(&str, &str, &str, &str); 26] = [
         ("load", "compile_ms", "compile the .wasm", "ms"),
         (
             "load",
@@ -580,7 +579,14 @@ pub fn table(report: &Value) -> String {
         ),
         ("serve", "latency_p50_us", "serve: latency p50", "µs"),
         ("serve", "latency_p99_us", "serve: latency p99", "µs"),
+        ("serve", "requests_refused", "serve: requests refused", ""),
         ("serve", "events_lost", "serve: events lost", ""),
+        (
+            "serve",
+            "events_written_twice",
+            "serve: events written twice",
+            "",
+        ),
         (
             "serve",
             "peak_rss_bytes",

@@ -73,7 +73,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let connector = Connector::load(&component, cli.limits.limits(), Allocation::default())?;
+    let (mut limits, allocation) = (cli.limits.limits(), Allocation::default());
+    if let Command::Serve(args) = &cli.command {
+        // The memory of a webhook call follows its body, up to the largest body served.
+        limits.max_webhook_body = args.max_body;
+    }
+    let connector = if cli.precompiled {
+        // SAFETY: the operator said, with --precompiled, that this artifact is their own
+        // `precompile` output: native code they trust (wasmtime checks it was made for
+        // this engine and configuration, not what it does).
+        unsafe { Connector::load_precompiled(&component, limits, allocation)? }
+    } else {
+        Connector::load(&component, limits, allocation)?
+    };
     match cli.command {
         Command::Bench(_) | Command::Precompile(_) => unreachable!("handled above"),
         Command::Demo => {
@@ -275,6 +287,13 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
         store.load()?;
     }
     eprintln!("serve: listening on http://{address} ({options:?}, {framing:?})");
+    if options.app_secret.is_none() {
+        eprintln!(
+            "serve: WARNING: --allow-unsigned: POSTs are accepted without X-Hub-Signature-256. \
+             Anyone who finds this URL can inject events, and a forged message carrying a \
+             genuine message's ID would make the real one be dropped as a duplicate."
+        );
+    }
     if let Some(RegistrationStore::File(path)) = &options.registration
         && !path.exists()
     {

@@ -22,6 +22,7 @@ pub mod outbound;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -139,7 +140,7 @@ pub fn engine_config(allocation: Allocation, limits: &Limits) -> Config {
             .total_memories(instances * 2)
             .total_tables(instances * 8)
             .total_stacks(instances)
-            .max_memory_size(limits.memory_bytes)
+            .max_memory_size(limits.max_memory())
             // A reused slot is reset by zeroing what was used, not by unmapping it, up to
             // these sizes: the next instance then takes no page faults there.
             .linear_memory_keep_resident(KEEP_RESIDENT)
@@ -179,26 +180,59 @@ pub struct Connector {
     outbound: Outbound,
     limits: Limits,
     kept: Option<Arc<tokio::sync::Mutex<Instance>>>,
+    /// The largest linear memory a call has used, in bytes.
+    peak: Arc<AtomicUsize>,
 }
 
 impl Connector {
     /// Loads a component (`.wasm`, compiled now) under `limits`. Its outbound requests
-    /// are refused until [`Connector::with_outbound`] gives it a route.
+    /// are refused until [`Connector::with_outbound`] gives it a route. A precompiled
+    /// artifact is refused: it is native code, see [`Connector::load_precompiled`].
     pub fn load(path: &Path, limits: Limits, allocation: Allocation) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(allocation, &limits))?;
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the component {}", path.display()))?;
-        let component = match Engine::detect_precompiled(&bytes) {
-            // SAFETY: a precompiled artifact is native code; the harness loads only what
-            // its operator names, and `deserialize` checks it was made for this engine.
-            Some(Precompiled::Component) => unsafe { Component::deserialize(&engine, &bytes) },
-            Some(Precompiled::Module) => {
-                anyhow::bail!("{} is a core module, not a component", path.display())
-            }
-            None => Component::new(&engine, &bytes),
+        if Engine::detect_precompiled(&bytes).is_some() {
+            anyhow::bail!(
+                "{} is a precompiled artifact, which is native code: load it only if it is \
+                 your own `precompile` output, with --precompiled",
+                path.display()
+            );
         }
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot load the component {}", path.display()))?;
+        let component = Component::new(&engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot load the component {}", path.display()))?;
+        Self::link(engine, component, limits)
+    }
+
+    /// Loads a component precompiled by [`precompile`] for this engine: it is only
+    /// mapped, not compiled.
+    ///
+    /// # Safety
+    ///
+    /// A precompiled artifact is native code, run as such: the sandbox's limits do not
+    /// protect against a forged one. wasmtime checks that it was made by the same
+    /// version and configuration, not what it does. Pass only your own `precompile`
+    /// output, kept where nobody else can write.
+    pub unsafe fn load_precompiled(
+        path: &Path,
+        limits: Limits,
+        allocation: Allocation,
+    ) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(allocation, &limits))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the component {}", path.display()))?;
+        if Engine::detect_precompiled(&bytes) != Some(Precompiled::Component) {
+            anyhow::bail!("{} is not a precompiled component", path.display());
+        }
+        // SAFETY: the caller vouches for the artifact (see above).
+        let component = unsafe { Component::deserialize(&engine, &bytes) }
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot load the component {}", path.display()))?;
+        Self::link(engine, component, limits)
+    }
+
+    fn link(engine: Engine, component: Component, limits: Limits) -> anyhow::Result<Self> {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -215,6 +249,7 @@ impl Connector {
             outbound: Outbound::deny_all(),
             limits,
             kept: None,
+            peak: Arc::default(),
         })
     }
 
@@ -222,6 +257,7 @@ impl Connector {
     pub fn with_outbound(&self, outbound: Outbound) -> Self {
         Self {
             outbound,
+            peak: Arc::default(),
             ..self.clone()
         }
     }
@@ -231,6 +267,7 @@ impl Connector {
     pub fn with_limits(&self, limits: Limits) -> Self {
         Self {
             limits,
+            peak: Arc::default(),
             ..self.clone()
         }
     }
@@ -240,14 +277,16 @@ impl Connector {
         let instance = self.instance().await?;
         Ok(Self {
             kept: Some(Arc::new(tokio::sync::Mutex::new(instance))),
+            peak: Arc::default(),
             ..self.clone()
         })
     }
 
-    /// The largest linear memory the kept instance has had, in bytes (`None` when every
-    /// call gets a fresh instance).
-    pub async fn peak_memory(&self) -> Option<usize> {
-        Some(self.kept.as_ref()?.lock().await.peak_memory())
+    /// The largest linear memory any call through this connector has used, in bytes.
+    /// (A connector made by `with_outbound`, `with_limits` or `keep_instance` starts
+    /// counting anew.)
+    pub fn peak_memory(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 
     pub fn limits(&self) -> Limits {
@@ -303,21 +342,31 @@ impl Connector {
         }
     }
 
-    /// One call of the component: on the kept instance, or on a fresh one.
+    /// One call of the component, with `memory` bytes of linear memory at most: on the
+    /// kept instance, or on a fresh one.
     async fn call<R>(
         &self,
+        memory: usize,
         f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        match &self.kept {
-            Some(kept) => kept.lock().await.call(f).await,
-            None => self.instance().await?.call(f).await,
-        }
+        let (result, peak) = match &self.kept {
+            Some(kept) => {
+                let mut kept = kept.lock().await;
+                (kept.call(memory, f).await, kept.peak_memory())
+            }
+            None => {
+                let mut fresh = self.instance().await?;
+                (fresh.call(memory, f).await, fresh.peak_memory())
+            }
+        };
+        self.peak.fetch_max(peak, Ordering::Relaxed);
+        result
     }
 
     /// The connection test.
     pub async fn test_connection(&self, connection: &Connection) -> Call<Account> {
         let connection = bindings::connection(connection);
-        self.call(async |b, store| {
+        self.call(self.limits.memory_bytes, async |b, store| {
             b.whatsapp_connector_connection()
                 .call_test(store, &connection)
                 .await
@@ -328,7 +377,7 @@ impl Connector {
     /// Action "Send Message".
     pub async fn send(&self, connection: &Connection, input: &SendInput) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(async |b, store| {
+        self.call(self.limits.memory_bytes, async |b, store| {
             b.whatsapp_connector_send_message()
                 .call_send(store, &connection, input)
                 .await
@@ -343,7 +392,9 @@ impl Connector {
         properties: &Properties,
         secrets: &WebhookSecrets,
     ) -> Call<Outcome, WebhookError> {
-        self.call(async |b, store| {
+        // Memory follows the webhook: the events grow with the body.
+        let memory = self.limits.memory_for_body(request.body.len());
+        self.call(memory, async |b, store| {
             b.whatsapp_connector_message_received()
                 .call_handle_request(store, request, properties, secrets)
                 .await
@@ -361,7 +412,7 @@ impl Connector {
     ) -> Call<Registration> {
         let connection = bindings::connection(connection);
         let made = self
-            .call(async |b, store| {
+            .call(self.limits.memory_bytes, async |b, store| {
                 b.whatsapp_connector_message_received()
                     .call_new_registration(store, &connection, properties, webhook_url)
                     .await
@@ -377,7 +428,7 @@ impl Connector {
             bindings::connection(connection),
             bindings::registration_to_wit(registration),
         );
-        self.call(async |b, store| {
+        self.call(self.limits.memory_bytes, async |b, store| {
             b.whatsapp_connector_message_received()
                 .call_enable(store, &connection, &registration)
                 .await
@@ -395,7 +446,7 @@ impl Connector {
             bindings::connection(connection),
             bindings::registration_to_wit(registration),
         );
-        self.call(async |b, store| {
+        self.call(self.limits.memory_bytes, async |b, store| {
             b.whatsapp_connector_message_received()
                 .call_disable(store, &connection, &registration)
                 .await
@@ -419,11 +470,13 @@ impl Instance {
 
     async fn call<R>(
         &mut self,
+        memory: usize,
         f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let state = self.store.data_mut();
         state.ticks_left = self.limits.deadline_ticks();
         state.timed_out = false;
+        state.limiter.memory_limit = memory;
         let result = f(&self.bindings, &mut self.store).await;
         result.map_err(|error| stopped(&self.store, self.limits, error))
     }
@@ -435,7 +488,7 @@ fn stopped(store: &Store<HostState>, limits: Limits, error: wasmtime::Error) -> 
     if state.timed_out {
         HostError::Timeout(limits.deadline).into()
     } else if state.limiter.refused {
-        HostError::MemoryLimit(limits.memory_bytes).into()
+        HostError::MemoryLimit(state.limiter.memory_limit).into()
     } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         HostError::Trap(trap.to_string()).into()
     } else {

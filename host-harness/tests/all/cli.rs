@@ -328,7 +328,13 @@ async fn serve_answers_meta_over_real_http() {
 
 #[tokio::test]
 async fn serve_applies_the_sender_filter_and_body_cap() {
-    let server = start_serve(&["--sender-number", "+1 650 555 9876", "--max-body", "65536"]);
+    let server = start_serve(&[
+        "--allow-unsigned",
+        "--sender-number",
+        "+1 650 555 9876",
+        "--max-body",
+        "65536",
+    ]);
     let mut client = Client::connect(server.address).await.unwrap();
     let body = std::fs::read(fixture("two_messages.json")).unwrap();
     assert_eq!(
@@ -379,6 +385,8 @@ fn bench_quick_runs_every_measurement() {
     let serve = &report["serve"];
     assert_eq!(serve["events_written"], serve["messages_sent"]);
     assert_eq!(serve["events_lost"], 0);
+    assert_eq!(serve["events_written_twice"], 0);
+    assert_eq!(serve["requests_refused"], 0);
     assert_eq!(
         report["sizes"]["wasm_bytes"],
         std::fs::metadata(host_harness::COMPONENT_PATH)
@@ -389,7 +397,7 @@ fn bench_quick_runs_every_measurement() {
 }
 
 #[test]
-fn a_precompiled_component_loads_and_runs() {
+fn a_precompiled_component_loads_only_when_asked_to() {
     let dir = scratch_dir("precompile");
     let cwasm = dir.join("whatsapp_connector.cwasm");
     let cwasm_arg = cwasm.to_str().unwrap();
@@ -403,24 +411,49 @@ fn a_precompiled_component_loads_and_runs() {
         stdout_json(&output)["bytes"],
         std::fs::metadata(&cwasm).unwrap().len()
     );
-    let events = run(&[
-        "--component",
-        cwasm_arg,
-        "trigger",
-        "--payload",
-        &fixture("two_messages.json"),
-    ]);
+    let trigger = |precompiled: bool| {
+        let mut args = vec!["--component", cwasm_arg];
+        if precompiled {
+            args.push("--precompiled");
+        }
+        args.extend(["trigger", "--payload"]);
+        let payload = fixture("two_messages.json");
+        args.push(&payload);
+        run(&args)
+    };
+    // Native code is not loaded without being asked: a host error that says how.
+    let unasked = trigger(false);
+    assert_eq!(unasked.status.code(), Some(3));
+    let error = stderr_error(&unasked);
+    assert_eq!(error["kind"], "host");
+    assert!(
+        error["message"].as_str().unwrap().contains("--precompiled"),
+        "{error}"
+    );
+    let events = trigger(true);
     assert!(
         events.status.success(),
         "{}",
         String::from_utf8_lossy(&events.stderr)
     );
     assert_eq!(stdout_json(&events).as_array().unwrap().len(), 2);
-    // Garbage that claims to be neither is refused with a host error, exit 3.
+    // A .wasm is not a precompiled artifact, and garbage is neither: host errors, exit 3.
+    let wasm = run(&[
+        "--component",
+        host_harness::COMPONENT_PATH,
+        "--precompiled",
+        "demo",
+    ]);
+    assert_eq!(wasm.status.code(), Some(3));
     std::fs::write(&cwasm, b"not a component").unwrap();
-    let refused = run(&["--component", cwasm_arg, "demo"]);
-    assert_eq!(refused.status.code(), Some(3));
-    assert_eq!(stderr_error(&refused)["kind"], "host");
+    for args in [
+        vec!["--component", cwasm_arg, "demo"],
+        vec!["--component", cwasm_arg, "--precompiled", "demo"],
+    ] {
+        let refused = run(&args);
+        assert_eq!(refused.status.code(), Some(3), "{args:?}");
+        assert_eq!(stderr_error(&refused)["kind"], "host");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -490,5 +523,43 @@ fn trigger_and_send_take_business_scoped_user_ids() {
             .as_str()
             .unwrap()
             .starts_with("wamid.")
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_unsigned_unless_told_and_then_warns() {
+    // No app secret, no --allow-unsigned: a usage error, and nothing listens.
+    let refused = run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--app-secret"), "{stderr}");
+    // Both at once make no sense.
+    let both = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--app-secret",
+        APP_SECRET,
+        "--allow-unsigned",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert_no_secret(&both);
+    // Told: it starts, and says what that means.
+    let server = start_serve(&["--allow-unsigned"]);
+    let warning = server
+        .logs
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        warning.contains("WARNING") && warning.contains("inject"),
+        "{warning}"
+    );
+    // With an app secret: no warning (the first log line is a request's).
+    let signed = start_serve(&["--app-secret", APP_SECRET]);
+    assert!(
+        signed
+            .logs
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
     );
 }

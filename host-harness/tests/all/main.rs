@@ -2,6 +2,7 @@
 //!
 //! - `cli`: the `host-harness` binary as a user runs it: exit codes, stdout, stderr;
 //! - `end_to_end_lifecycle`: enable → verification → delivery → disable over real HTTP;
+//! - `large_webhooks`: webhooks at the body limit, through the trigger and `serve`;
 //! - `sandbox`: every limit, against a guest that misbehaves on purpose;
 //! - `serve_robustness`: slow clients, the concurrency cap, redeliveries, stopped guests;
 //! - `secrets`: every subcommand's error paths, and no secret in any output.
@@ -10,6 +11,7 @@
 
 mod cli;
 mod end_to_end_lifecycle;
+mod large_webhooks;
 mod sandbox;
 mod secrets;
 mod serve_robustness;

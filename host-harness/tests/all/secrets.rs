@@ -78,13 +78,15 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let graph_flags = ["--token", TOKEN, "--phone-number-id", "1", "--graph-url"];
-    let mut runs: Vec<Vec<String>> = Vec::new();
-    for target in [&url, &refused] {
+    // Each run, the error kind it must end with, and whether it must reach the echoing
+    // Graph API (so that a run failing early cannot pass without testing the echo).
+    let mut runs: Vec<(Vec<String>, &str, bool)> = Vec::new();
+    for (target, kind, echoed) in [(&url, "graph", true), (&refused, "transport", false)] {
         let mut with_graph = |args: &[&str]| {
             let mut all = owned(args);
             all.extend(owned(&graph_flags));
             all.push(target.clone());
-            runs.push(all);
+            runs.push((all, kind, echoed));
         };
         with_graph(&["send", "--to", "+15550101234", "--message", "hi"]);
         with_graph(&["test-connection"]);
@@ -97,74 +99,98 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
         ]);
         with_graph(&["disable", "--registration", registration_arg]);
     }
+    let send_to =
+        |to: &str, token: &str| owned(&["send", "--to", to, "--message", "hi", "--token", token]);
     runs.extend([
         // Validation errors, before any request.
-        owned(&[
-            "send",
-            "--to",
-            "not a number",
-            "--message",
-            "hi",
-            "--token",
-            TOKEN,
-        ]),
-        owned(&[
-            "send",
-            "--to",
-            "+15550101234",
-            "--message",
-            "hi",
-            "--token",
-            &format!("{TOKEN}\r\nX-Injected: 1"),
-        ]),
-        owned(&[
-            "enable",
-            "--webhook-url",
-            "http://plain.example.com",
-            "--token",
-            TOKEN,
-        ]),
-        owned(&[
-            "enable",
-            "--webhook-url",
-            "https://hooks.example.com/wa",
-            "--out",
-            registration_arg,
-            "--token",
-            TOKEN,
-        ]),
-        owned(&[
-            "disable",
-            "--registration",
-            "/nonexistent/registration.json",
-        ]),
+        (send_to("not a number", TOKEN), "invalid-input", false),
+        (
+            send_to("+15550101234", &format!("{TOKEN}\r\nX-Injected: 1")),
+            "invalid-input",
+            false,
+        ),
+        (
+            owned(&[
+                "enable",
+                "--webhook-url",
+                "http://plain.example.com",
+                "--token",
+                TOKEN,
+            ]),
+            "invalid-input",
+            false,
+        ),
+        // The file exists: a registration is never overwritten.
+        (
+            owned(&[
+                "enable",
+                "--webhook-url",
+                "https://hooks.example.com/wa",
+                "--out",
+                registration_arg,
+                "--token",
+                TOKEN,
+            ]),
+            "host",
+            false,
+        ),
+        (
+            owned(&[
+                "disable",
+                "--registration",
+                "/nonexistent/registration.json",
+            ]),
+            "host",
+            false,
+        ),
         // The trigger: forged signature, and a body that is not a webhook.
-        owned(&[
-            "trigger",
-            "--payload",
-            &payload,
-            "--app-secret",
-            APP_SECRET,
-            "--signature",
-            "sha256=00",
-        ]),
-        owned(&["trigger", "--payload", &fixture("../../Cargo.toml")]),
+        (
+            owned(&[
+                "trigger",
+                "--payload",
+                &payload,
+                "--app-secret",
+                APP_SECRET,
+                "--signature",
+                "sha256=00",
+            ]),
+            "invalid-signature",
+            false,
+        ),
+        (
+            owned(&["trigger", "--payload", &fixture("../../Cargo.toml")]),
+            "invalid-payload",
+            false,
+        ),
         // A component that does not exist.
-        owned(&[
-            "--component",
-            "/nonexistent.wasm",
-            "send",
-            "--token",
-            TOKEN,
-            "--to",
-            "+15550101234",
-            "--message",
-            "hi",
-        ]),
+        (
+            owned(&[
+                "--component",
+                "/nonexistent.wasm",
+                "send",
+                "--token",
+                TOKEN,
+                "--to",
+                "+15550101234",
+                "--message",
+                "hi",
+            ]),
+            "host",
+            false,
+        ),
     ]);
-    for args in runs {
+    for (args, kind, echoed) in runs {
+        let before = graph.requests().len();
         let output = run_async(args.clone()).await;
         assert_failed_without_secrets(&args, &output);
+        assert_eq!(stderr_error(&output)["kind"], kind, "{args:?}");
+        let reached = graph.requests().len() > before;
+        assert_eq!(reached, echoed, "{args:?}: reached the echoing Graph API");
+        if echoed {
+            // The echo quoted the bearer token back; the error had it scrubbed.
+            let error = stderr_error(&output).to_string();
+            assert!(error.contains("[redacted]"), "{args:?}: {error}");
+        }
     }
     assert!(
         !dir.join("new.json").exists(),

@@ -44,7 +44,7 @@ fn trickle(
 
 #[test]
 fn a_client_that_sends_a_byte_at_a_time_is_cut_off() {
-    let server = start_serve(&["--read-timeout-ms", "1000"]);
+    let server = start_serve(&["--allow-unsigned", "--read-timeout-ms", "1000"]);
     let headers = b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
     let started = Instant::now();
     let (written, _) = trickle(server.address, b"", headers, Duration::from_millis(100));
@@ -70,7 +70,13 @@ fn a_client_that_sends_a_byte_at_a_time_is_cut_off() {
 
 #[tokio::test]
 async fn past_the_concurrency_cap_requests_get_503_and_retry_after() {
-    let server = start_serve(&["--max-concurrency", "1", "--read-timeout-ms", "3000"]);
+    let server = start_serve(&[
+        "--allow-unsigned",
+        "--max-concurrency",
+        "1",
+        "--read-timeout-ms",
+        "3000",
+    ]);
     // One request holds the only slot while its body trickles in.
     let mut holder = TcpStream::connect(server.address).unwrap();
     holder
@@ -106,7 +112,7 @@ async fn past_the_concurrency_cap_requests_get_503_and_retry_after() {
 
 #[tokio::test]
 async fn redeliveries_are_written_once() {
-    let mut server = start_serve(&[]);
+    let mut server = start_serve(&["--allow-unsigned"]);
     let mut client = Client::connect(server.address).await.unwrap();
     let two = std::fs::read(fixture("two_messages.json")).unwrap();
     for _ in 0..3 {
@@ -136,7 +142,13 @@ async fn redeliveries_are_written_once() {
 
 #[tokio::test]
 async fn a_component_stopped_at_its_deadline_does_not_stop_serve() {
-    let server = start_serve(&["--component", TEST_PROGRAMS, "--deadline-ms", "200"]);
+    let server = start_serve(&[
+        "--allow-unsigned",
+        "--component",
+        TEST_PROGRAMS,
+        "--deadline-ms",
+        "200",
+    ]);
     let mut client = Client::connect(server.address).await.unwrap();
     for body in ["loop", "alloc", "trap"] {
         let answer = client
