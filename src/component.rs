@@ -16,13 +16,23 @@ wit_bindgen::generate!({
 });
 
 use exports::whatsapp::connector::connection as wit_connection;
+use exports::whatsapp::connector::mark_as_read as wit_read;
 use exports::whatsapp::connector::message_received as wit_trigger;
+use exports::whatsapp::connector::send_interactive as wit_interactive;
+use exports::whatsapp::connector::send_location as wit_location;
+use exports::whatsapp::connector::send_media as wit_media;
 use exports::whatsapp::connector::send_message as wit_send;
+use exports::whatsapp::connector::send_reaction as wit_reaction;
+use exports::whatsapp::connector::send_template as wit_template;
 
 use crate::graph::{self, Credentials, GraphRequest};
+use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
-use crate::{account, http_client, send, trigger, webhook};
+use crate::{
+    account, http_client, interactive, location, media, reaction, read_receipt, send, template,
+    trigger, webhook,
+};
 
 struct Connector;
 
@@ -133,6 +143,38 @@ impl wit_connection::Guest for Connector {
     }
 }
 
+/// Sends a prepared message request and reads the answer every message action shares.
+fn send_message(
+    connection: &wit_connection::Connection,
+    prepared: Result<GraphRequest, graph::Error>,
+) -> Result<wit_send::Output, wit_connection::Error> {
+    let output = call(connection, None, prepared, send::parse_output)?;
+    Ok(wit_send::Output {
+        messaging_product: output.messaging_product,
+        contacts: output
+            .contacts
+            .into_iter()
+            .map(|c| wit_send::Contact {
+                input: c.input,
+                wa_id: c.wa_id,
+                user_id: c.user_id,
+            })
+            .collect(),
+        messages: output
+            .messages
+            .into_iter()
+            .map(|m| wit_send::SentMessage { id: m.id })
+            .collect(),
+    })
+}
+
+fn addressee<'a>(send_message_to: &'a str, reply_to: &'a Option<String>) -> Addressee<'a> {
+    Addressee {
+        send_message_to,
+        reply_to: reply_to.as_deref(),
+    }
+}
+
 impl wit_send::Guest for Connector {
     fn send(
         connection: wit_send::Connection,
@@ -143,26 +185,199 @@ impl wit_send::Guest for Connector {
             send::SendInput {
                 message: &input.message,
                 send_message_to: &input.send_message_to,
+                reply_to: input.reply_to.as_deref(),
+                preview_url: input.preview_url,
             },
         );
-        let output = call(&connection, None, prepared, send::parse_output)?;
-        Ok(wit_send::Output {
-            messaging_product: output.messaging_product,
-            contacts: output
-                .contacts
-                .into_iter()
-                .map(|c| wit_send::Contact {
-                    input: c.input,
-                    wa_id: c.wa_id,
-                    user_id: c.user_id,
+        send_message(&connection, prepared)
+    }
+}
+
+impl wit_template::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_template::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        use template::{Button, Header, MediaSource, Parameter};
+        use wit_template::{ButtonParameter as B, HeaderParameter as H, MediaSource as M};
+        fn source(m: &M) -> MediaSource<'_> {
+            match m {
+                M::Id(id) => MediaSource::Id(id),
+                M::Link(link) => MediaSource::Link(link),
+            }
+        }
+        let input = template::TemplateInput {
+            to: addressee(&input.send_message_to, &None),
+            template_name: &input.template_name,
+            language_code: &input.language_code,
+            body_parameters: input
+                .body_parameters
+                .iter()
+                .map(|p| Parameter {
+                    name: p.name.as_deref(),
+                    text: &p.text,
                 })
                 .collect(),
-            messages: output
-                .messages
-                .into_iter()
-                .map(|m| wit_send::SentMessage { id: m.id })
+            header: input.header.as_ref().map(|h| match h {
+                H::Text(text) => Header::Text(text),
+                H::Image(m) => Header::Image(source(m)),
+                H::Video(m) => Header::Video(source(m)),
+                H::Document(m) => Header::Document(source(m)),
+            }),
+            buttons: input
+                .buttons
+                .iter()
+                .map(|b| match b {
+                    B::QuickReply(v) => Button::QuickReply {
+                        index: v.index,
+                        payload: &v.value,
+                    },
+                    B::Url(v) => Button::Url {
+                        index: v.index,
+                        suffix: &v.value,
+                    },
+                })
                 .collect(),
-        })
+        };
+        send_message(
+            &connection,
+            template::prepare(credentials(&connection), &input),
+        )
+    }
+}
+
+impl wit_media::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_media::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        use wit_media::MediaKind as K;
+        let kind = match input.kind {
+            K::Image => media::MediaKind::Image,
+            K::Video => media::MediaKind::Video,
+            K::Audio => media::MediaKind::Audio,
+            K::Document => media::MediaKind::Document,
+            K::Sticker => media::MediaKind::Sticker,
+        };
+        let prepared = media::prepare(
+            credentials(&connection),
+            media::MediaInput {
+                to: addressee(&input.send_message_to, &input.reply_to),
+                kind,
+                media_id: input.media_id.as_deref(),
+                link: input.link.as_deref(),
+                caption: input.caption.as_deref(),
+                filename: input.filename.as_deref(),
+            },
+        );
+        send_message(&connection, prepared)
+    }
+}
+
+impl wit_interactive::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_interactive::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        use interactive::{Form, ReplyButton, Row, Section};
+        use wit_interactive::Form as F;
+        let form = match &input.form {
+            F::ReplyButtons(buttons) => Form::ReplyButtons(
+                buttons
+                    .iter()
+                    .map(|b| ReplyButton {
+                        id: &b.id,
+                        title: &b.title,
+                    })
+                    .collect(),
+            ),
+            F::RowList(list) => Form::List {
+                button: &list.button,
+                sections: list
+                    .sections
+                    .iter()
+                    .map(|s| Section {
+                        title: s.title.as_deref(),
+                        rows: s
+                            .rows
+                            .iter()
+                            .map(|r| Row {
+                                id: &r.id,
+                                title: &r.title,
+                                description: r.description.as_deref(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            },
+            F::CtaUrl(cta) => Form::CtaUrl {
+                display_text: &cta.display_text,
+                url: &cta.url,
+            },
+        };
+        let input = interactive::InteractiveInput {
+            to: addressee(&input.send_message_to, &input.reply_to),
+            form,
+            header_text: input.header_text.as_deref(),
+            body: &input.body,
+            footer: input.footer.as_deref(),
+        };
+        send_message(
+            &connection,
+            interactive::prepare(credentials(&connection), &input),
+        )
+    }
+}
+
+impl wit_reaction::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_reaction::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        let prepared = reaction::prepare(
+            credentials(&connection),
+            reaction::ReactionInput {
+                send_message_to: &input.send_message_to,
+                message_id: &input.message_id,
+                emoji: &input.emoji,
+            },
+        );
+        send_message(&connection, prepared)
+    }
+}
+
+impl wit_location::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_location::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        let prepared = location::prepare(
+            credentials(&connection),
+            location::LocationInput {
+                to: addressee(&input.send_message_to, &input.reply_to),
+                latitude: input.latitude,
+                longitude: input.longitude,
+                name: input.name.as_deref(),
+                address: input.address.as_deref(),
+            },
+        );
+        send_message(&connection, prepared)
+    }
+}
+
+impl wit_read::Guest for Connector {
+    fn mark(
+        connection: wit_connection::Connection,
+        input: wit_read::Input,
+    ) -> Result<(), wit_connection::Error> {
+        let prepared = read_receipt::prepare(
+            credentials(&connection),
+            read_receipt::ReadInput {
+                message_id: &input.message_id,
+                typing_indicator: input.typing_indicator.unwrap_or(false),
+            },
+        );
+        call(&connection, None, prepared, registration::parse_success)
     }
 }
 

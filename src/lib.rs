@@ -7,7 +7,10 @@
 //! - [`phone`]: phone numbers: recipients and sender numbers;
 //! - [`identity`]: phone number or business-scoped user ID (BSUID): recipients and the
 //!   sender filter;
-//! - [`send`]: the "Send Message" action, from inputs to a request and back;
+//! - [`outgoing`]: what every action that sends a message shares (recipient, reply-to,
+//!   the envelope, limits);
+//! - [`send`], [`template`], [`media`], [`interactive`], [`reaction`], [`location`],
+//!   [`read_receipt`]: the actions, each from inputs to a validated request;
 //! - [`account`]: the connection test;
 //! - [`webhook`]: a webhook body → one event per incoming message;
 //! - [`signature`]: `X-Hub-Signature-256` verification;
@@ -23,11 +26,18 @@ pub mod account;
 pub mod graph;
 pub mod handshake;
 pub mod identity;
+pub mod interactive;
+pub mod location;
+pub mod media;
+pub mod outgoing;
 pub mod phone;
+pub mod reaction;
+pub mod read_receipt;
 pub mod registration;
 pub mod secret;
 pub mod send;
 pub mod signature;
+pub mod template;
 pub mod trigger;
 pub mod webhook;
 

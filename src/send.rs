@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
-use crate::identity::Recipient;
+use crate::outgoing::{self, Addressee};
 
 /// Most characters (Unicode scalar values) a text message may hold.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -14,67 +14,35 @@ pub struct SendInput<'a> {
     pub message: &'a str,
     /// A `+` number or a business-scoped user ID.
     pub send_message_to: &'a str,
-}
-
-#[derive(Serialize)]
-struct TextMessage<'a> {
-    messaging_product: &'static str,
-    recipient_type: &'static str,
-    /// A phone number; Meta lets `to` win over `recipient`, so only one is ever set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    to: Option<&'a str>,
-    /// A business-scoped user ID.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recipient: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: Text<'a>,
+    /// The ID of the message this one replies to (quoted), sent as `context.message_id`.
+    pub reply_to: Option<&'a str>,
+    /// Whether WhatsApp shows a preview of the first URL in the message.
+    pub preview_url: Option<bool>,
 }
 
 #[derive(Serialize)]
 struct Text<'a> {
     body: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preview_url: Option<bool>,
 }
 
 /// Validates every input and builds `POST /vNN.0/{phone-number-id}/messages`.
 /// Nothing is sent when any input is invalid.
 pub fn prepare(credentials: Credentials<'_>, input: SendInput<'_>) -> Result<GraphRequest, Error> {
-    credentials.validate()?;
-    let recipient = Recipient::parse(input.send_message_to)
-        .map_err(|reason| Error::invalid("send-message-to", reason))?;
-    validate_message(input.message)?;
-    let (to, user_id) = match &recipient {
-        Recipient::Phone(number) => (Some(number.as_str()), None),
-        Recipient::UserId(id) => (None, Some(id.as_str())),
-    };
-    Ok(GraphRequest::post_json(
-        &format!("{}/messages", credentials.phone_number_id),
-        &TextMessage {
-            messaging_product: "whatsapp",
-            recipient_type: "individual",
-            to,
-            recipient: user_id,
-            kind: "text",
-            text: Text {
-                body: input.message,
-            },
+    let to = outgoing::address(
+        credentials,
+        Addressee {
+            send_message_to: input.send_message_to,
+            reply_to: input.reply_to,
         },
-    ))
-}
-
-fn validate_message(message: &str) -> Result<(), Error> {
-    if message.trim().is_empty() {
-        return Err(Error::invalid("message", "is empty"));
-    }
-    // Count Unicode scalar values, as WhatsApp does: an emoji is one character.
-    let chars = message.chars().count();
-    if chars > MAX_MESSAGE_CHARS {
-        return Err(Error::invalid(
-            "message",
-            format!("has {chars} characters; at most {MAX_MESSAGE_CHARS} are allowed"),
-        ));
-    }
-    Ok(())
+    )?;
+    outgoing::chars("message", input.message, 1, MAX_MESSAGE_CHARS)?;
+    let text = Text {
+        body: input.message,
+        preview_url: input.preview_url,
+    };
+    Ok(to.request("text", &text))
 }
 
 /// `contacts[]` of the answer: the recipient as sent, and who it turned out to be. A
@@ -131,6 +99,8 @@ mod tests {
         SendInput {
             message,
             send_message_to: to,
+            reply_to: None,
+            preview_url: None,
         }
     }
 
@@ -143,6 +113,30 @@ mod tests {
             String::from_utf8(req.json_body.unwrap()).unwrap(),
             r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+15550101234","type":"text","text":{"body":"Hi \"there\""}}"#
         );
+    }
+
+    #[test]
+    fn a_reply_quotes_its_message_and_previews_on_request() {
+        let reply = SendInput {
+            reply_to: Some("wamid.QUOTED"),
+            preview_url: Some(true),
+            ..input("see https://example.com", "+15550101234")
+        };
+        assert_eq!(
+            String::from_utf8(prepare(CREDS, reply).unwrap().json_body.unwrap()).unwrap(),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+15550101234","context":{"message_id":"wamid.QUOTED"},"type":"text","text":{"body":"see https://example.com","preview_url":true}}"#
+        );
+        let bad = SendInput {
+            reply_to: Some("not a message id"),
+            ..input("hi", "+15550101234")
+        };
+        assert!(matches!(
+            prepare(CREDS, bad),
+            Err(Error::InvalidInput {
+                field: "reply-to",
+                ..
+            })
+        ));
     }
 
     #[test]

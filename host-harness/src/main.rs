@@ -87,6 +87,18 @@ enum Command {
     Demo,
     /// Action "Send Message": send a text message and print the output JSON.
     Send(SendArgs),
+    /// Action "Send Template": send an approved message template.
+    SendTemplate(cli::actions::TemplateArgs),
+    /// Action "Send Media": send an image, video, audio, document or sticker.
+    SendMedia(cli::actions::MediaArgs),
+    /// Action "Send Interactive": send reply buttons, a list or a URL button.
+    SendInteractive(cli::actions::InteractiveArgs),
+    /// Action "Send Reaction": react to a message with an emoji (empty: remove it).
+    SendReaction(cli::actions::ReactionArgs),
+    /// Action "Send Location": send a location pin.
+    SendLocation(cli::actions::LocationArgs),
+    /// Action "Mark as Read": mark a message as read, optionally showing "typing…".
+    MarkAsRead(cli::actions::ReadArgs),
     /// Connection test: read the business phone number with the token and print it.
     TestConnection(GraphArgs),
     /// Trigger "Message received": run one webhook POST body through the component and
@@ -126,7 +138,7 @@ struct PrecompileArgs {
 }
 
 #[derive(Args)]
-struct GraphArgs {
+pub(crate) struct GraphArgs {
     /// System user access token (default with the built-in stub: a placeholder).
     #[arg(long, env = "WHATSAPP_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -148,6 +160,12 @@ struct SendArgs {
     /// Message to send (1 to 4096 characters).
     #[arg(long)]
     message: String,
+    /// The ID of the message to reply to (WhatsApp shows it quoted).
+    #[arg(long, value_name = "MESSAGE_ID")]
+    reply_to: Option<String>,
+    /// Show a preview of the first URL in the message.
+    #[arg(long)]
+    preview_url: bool,
     #[command(flatten)]
     graph: GraphArgs,
 }

@@ -4,6 +4,7 @@
 //! - `message_received`: the trigger on Meta's documented webhooks, usernames and
 //!   BSUIDs, signatures, the handshake, refused bodies;
 //! - `send_message`: the action's requests, outputs and errors;
+//! - `actions`: the other message actions: exact requests, every limit, hinted errors;
 //! - `connection_test`: the connection test;
 //! - `switching_on_and_off`: `new-registration`, `enable`, `disable` against loopback
 //!   Graph API servers;
@@ -12,6 +13,7 @@
 //! - `webhook_properties`: property tests of the webhook path (native);
 //! - `fuzz_seeds`: the fuzz targets' bodies (`fuzz/bodies/`) over their seed corpora.
 
+mod actions;
 mod bad_input;
 mod connection_test;
 mod fuzz_seeds;
@@ -62,6 +64,8 @@ pub fn input(message: &str, to: &str) -> SendInput {
     SendInput {
         message: message.into(),
         send_message_to: to.into(),
+        reply_to: None,
+        preview_url: None,
     }
 }
 

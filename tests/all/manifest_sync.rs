@@ -81,16 +81,36 @@ fn the_exports_are_the_manifests() {
 #[test]
 fn every_property_matches_a_wit_field() {
     let manifest = manifest();
-    let action = &manifest["actions"][0];
-    let send = exported_func(
-        action["interface"].as_str().unwrap(),
-        action["function"].as_str().unwrap(),
-    );
-    assert_eq!(
-        record_fields(&send, "connection"),
-        names(&manifest["connection"]["properties"])
-    );
-    assert_eq!(record_fields(&send, "input"), names(&action["properties"]));
+    let actions = manifest["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 7, "every action has its manifest entry");
+    for action in actions {
+        let func = exported_func(
+            action["interface"].as_str().unwrap(),
+            action["function"].as_str().unwrap(),
+        );
+        assert_eq!(
+            record_fields(&func, "connection"),
+            names(&manifest["connection"]["properties"]),
+            "{}",
+            action["name"]
+        );
+        assert_eq!(
+            record_fields(&func, "input"),
+            names(&action["properties"]),
+            "{}",
+            action["name"]
+        );
+    }
+    // Every exported interface but the connection and the trigger is an action.
+    let listed: BTreeSet<String> = actions
+        .iter()
+        .map(|a| a["interface"].as_str().unwrap().to_owned())
+        .collect();
+    let exported: BTreeSet<String> = names(&manifest["wit"]["exports"])
+        .into_iter()
+        .filter(|e| !e.contains("/connection@") && !e.contains("/message-received@"))
+        .collect();
+    assert_eq!(listed, exported);
 
     let trigger = &manifest["triggers"][0];
     let handle = exported_func(
@@ -113,19 +133,130 @@ fn every_property_matches_a_wit_field() {
     );
 }
 
-#[test]
-fn the_max_length_is_the_components() {
+/// A property's attribute in the manifest: `attribute` of property `name` of `action`.
+fn attribute(action: &str, name: &str, attribute: &str) -> Value {
     let manifest = manifest();
-    let message = manifest["actions"][0]["properties"]
+    let action = manifest["actions"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["name"] == "message")
-        .unwrap();
-    assert_eq!(
-        message["maxLength"],
-        whatsapp_connector::send::MAX_MESSAGE_CHARS
-    );
+        .find(|a| a["name"] == action)
+        .unwrap_or_else(|| panic!("no action {action}"))
+        .clone();
+    let property = action["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{action}: no property {name}"))
+        .clone();
+    property[attribute].clone()
+}
+
+#[test]
+fn the_limits_are_the_components() {
+    use whatsapp_connector::{interactive, location, media, outgoing, send, template};
+    let cases: [(&str, &str, &str, f64); 14] = [
+        (
+            "send-message",
+            "message",
+            "maxLength",
+            send::MAX_MESSAGE_CHARS as f64,
+        ),
+        (
+            "send-message",
+            "reply-to",
+            "maxLength",
+            outgoing::MAX_MESSAGE_ID_CHARS as f64,
+        ),
+        (
+            "send-template",
+            "template-name",
+            "maxLength",
+            template::MAX_NAME_CHARS as f64,
+        ),
+        (
+            "send-media",
+            "caption",
+            "maxLength",
+            media::MAX_CAPTION_CHARS as f64,
+        ),
+        (
+            "send-media",
+            "filename",
+            "maxLength",
+            media::MAX_FILENAME_CHARS as f64,
+        ),
+        (
+            "send-media",
+            "link",
+            "maxLength",
+            template::MAX_LINK_CHARS as f64,
+        ),
+        (
+            "send-interactive",
+            "header-text",
+            "maxLength",
+            interactive::MAX_HEADER_CHARS as f64,
+        ),
+        (
+            "send-interactive",
+            "footer",
+            "maxLength",
+            interactive::MAX_FOOTER_CHARS as f64,
+        ),
+        (
+            "send-interactive",
+            "body",
+            "maxLength",
+            interactive::MAX_LIST_BODY_CHARS as f64,
+        ),
+        (
+            "send-reaction",
+            "emoji",
+            "maxLength",
+            whatsapp_connector::reaction::MAX_EMOJI_SCALARS as f64,
+        ),
+        (
+            "send-location",
+            "name",
+            "maxLength",
+            location::MAX_NAME_CHARS as f64,
+        ),
+        (
+            "send-location",
+            "address",
+            "maxLength",
+            location::MAX_ADDRESS_CHARS as f64,
+        ),
+        ("send-location", "latitude", "maximum", 90.0),
+        ("send-location", "longitude", "minimum", -180.0),
+    ];
+    for (action, property, key, expected) in cases {
+        assert_eq!(
+            attribute(action, property, key).as_f64(),
+            Some(expected),
+            "{action}.{property}.{key}"
+        );
+    }
+    // The limits written in the form's description are the component's.
+    let form = attribute("send-interactive", "form", "description");
+    let form = form.as_str().unwrap();
+    for limit in [
+        interactive::MAX_BUTTONS,
+        interactive::MAX_BUTTON_ID_CHARS,
+        interactive::MAX_BUTTON_TITLE_CHARS,
+        interactive::MAX_ROW_ID_CHARS,
+        interactive::MAX_ROW_DESCRIPTION_CHARS,
+        interactive::MAX_SECTIONS,
+    ] {
+        assert!(form.contains(&limit.to_string()), "{limit} not in {form}");
+    }
+    // The hinted error codes are the component's table.
+    for code in manifest()["errorHints"]["codes"].as_array().unwrap() {
+        let code = code.as_i64().unwrap();
+        assert!(whatsapp_connector::graph::hint(code).is_some(), "{code}");
+    }
 }
 
 #[test]
@@ -133,8 +264,10 @@ fn the_artifact_is_a_small_component() {
     let wasm = std::fs::read(host_harness::COMPONENT_PATH).unwrap();
     // A component's preamble: magic, then version 0x0d and layer 1 (a core module has layer 0).
     assert_eq!(&wasm[..8], b"\0asm\x0d\x00\x01\x00", "not a component");
+    // A guard against accidental growth, not the target (the performance issue tracks
+    // 200 KB): seven actions and the lenient webhook reader put it near 470 KiB.
     assert!(
-        wasm.len() < 400 * 1024,
+        wasm.len() < 512 * 1024,
         "the component grew to {} bytes",
         wasm.len()
     );

@@ -393,6 +393,8 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     let input = SendInput {
         message: "Your order has shipped.".into(),
         send_message_to: "+1 555 010 1234".into(),
+        reply_to: None,
+        preview_url: None,
     };
     let send_once = move |connector: Connector| {
         let (connection, input) = (connection.clone(), input.clone());

@@ -7,7 +7,11 @@ use std::io::Write;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use host_harness::bindings::{self, Outcome, Properties, SendInput, WebhookSecrets, removal_name};
+use host_harness::bindings::{
+    self, ConnectorError, InteractiveInput, MediaInput, Outcome, Properties, ReactionInput,
+    ReadInput, SendInput, SendOutput, TemplateInput, WebhookSecrets, interactive, media,
+    removal_name, template,
+};
 use host_harness::fakes::{signed_post, webhook_post};
 use host_harness::registration::RegistrationStore;
 use host_harness::{COMPONENT_PATH, Connection, Connector, json, sign_webhook};
@@ -130,14 +134,14 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         for event in events {
             let event = bindings::event(event)?;
             writeln!(out, "    {}", serde_json::to_string(&event)?)?;
-            // Whom to reply to: the phone number when there is one, else the BSUID.
+            // Whom to answer: the phone number when there is one, else the BSUID.
             let message = &event.entry.changes.messages;
-            let reply_to = match (&message.from, &message.from_user_id) {
+            let address = match (&message.from, &message.from_user_id) {
                 (Some(phone), _) => Some(format!("+{phone}")),
                 (None, user_id) => user_id.clone(),
             };
-            if sender.is_none() {
-                senders.extend(reply_to);
+            if let (None, Some(address), Some(id)) = (sender, address, &message.id) {
+                senders.push((address, id.clone()));
             }
         }
     }
@@ -155,41 +159,117 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     };
     writeln!(out, "  a body changed by one bit → refused: {rejected}\n")?;
 
-    // 4. Action "Send Message": reply to each sender, by phone number or by BSUID.
-    if senders.len() != 2 {
-        bail!("expected two senders to reply to, got {senders:?}");
-    }
-    let mut replies = Vec::new();
-    for (n, to) in senders.into_iter().enumerate() {
-        let input = SendInput {
-            message: "Thanks, we got your message!".into(),
-            send_message_to: to,
-        };
-        writeln!(
-            out,
-            "4.{} Send Message to {:?}",
-            n + 1,
-            input.send_message_to
-        )?;
-        let output = match connector.send(&connection, &input).await? {
-            Ok(output) => output,
-            Err(e) => bail!("send failed: {}", json::connector_error(&e)),
-        };
+    // 4. The actions: answer both senders, by phone number and by BSUID.
+    let [(phone, first_id), (user_id, _)] = &senders[..] else {
+        bail!("expected two senders to answer, got {senders:?}");
+    };
+    let show = |out: &mut dyn Write, title: &str| -> anyhow::Result<()> {
         let requests = connector.outbound().requests();
         let request = requests.last().context("the component made no request")?;
         writeln!(
             out,
-            "  request that went out (token redacted):\n    {}",
+            "{title}\n  request that went out (token redacted):\n    {}",
             pretty(&request.redacted())
         )?;
-        writeln!(
-            out,
-            "  output:\n    {}\n",
-            pretty(&json::send_output(&output))
-        )?;
-        let message_id = output.messages.first().map(|m| m.id.clone());
-        replies.push(message_id.context("the answer has no message ID")?);
+        Ok(())
+    };
+    let sent = |output: Result<SendOutput, ConnectorError>| -> anyhow::Result<String> {
+        let output =
+            output.map_err(|e| anyhow::anyhow!("failed: {}", json::connector_error(&e)))?;
+        output
+            .messages
+            .first()
+            .map(|m| m.id.clone())
+            .context("the answer has no message ID")
+    };
+    let read = ReadInput {
+        message_id: first_id.clone(),
+        typing_indicator: Some(true),
+    };
+    connector
+        .mark_as_read(&connection, &read)
+        .await?
+        .map_err(|e| anyhow::anyhow!("mark as read failed: {}", json::connector_error(&e)))?;
+    show(
+        out,
+        "4.1 Mark as Read the first message, with the typing indicator → success",
+    )?;
+    let mut replies = Vec::new();
+    for to in [phone, user_id] {
+        let input = SendInput {
+            message: "Thanks, we got your message!".into(),
+            send_message_to: to.clone(),
+            reply_to: Some(first_id.clone()).filter(|_| to == phone),
+            preview_url: None,
+        };
+        replies.push(sent(connector.send(&connection, &input).await?)?);
+        show(out, &format!("4.2 Send Message to {to:?}"))?;
     }
+    let template = TemplateInput {
+        send_message_to: phone.clone(),
+        template_name: "order_update".into(),
+        language_code: "en_US".into(),
+        body_parameters: ["Sheena", "#1234"]
+            .map(|text| template::BodyParameter {
+                name: None,
+                text: text.into(),
+            })
+            .to_vec(),
+        header: None,
+        buttons: vec![template::ButtonParameter::QuickReply(
+            template::ButtonValue {
+                index: 0,
+                value: "STOP_UPDATES".into(),
+            },
+        )],
+    };
+    let template_id = sent(connector.send_template(&connection, &template).await?)?;
+    show(
+        out,
+        "4.3 Send Template order_update (for outside the 24-hour window)",
+    )?;
+    let image = MediaInput {
+        send_message_to: phone.clone(),
+        kind: media::MediaKind::Image,
+        media_id: None,
+        link: Some("https://example.com/catalogue/blue-m.jpg".into()),
+        caption: Some("The blue one, size M".into()),
+        filename: None,
+        reply_to: None,
+    };
+    let image_id = sent(connector.send_media(&connection, &image).await?)?;
+    show(out, "4.4 Send Media: an image by link")?;
+    let buttons = InteractiveInput {
+        send_message_to: user_id.clone(),
+        form: interactive::Form::ReplyButtons(vec![
+            interactive::ReplyButton {
+                id: "ship-ca".into(),
+                title: "Ship to Canada".into(),
+            },
+            interactive::ReplyButton {
+                id: "pickup".into(),
+                title: "Pick up".into(),
+            },
+        ]),
+        header_text: None,
+        body: "How would you like to get your order?".into(),
+        footer: None,
+        reply_to: None,
+    };
+    let buttons_id = sent(connector.send_interactive(&connection, &buttons).await?)?;
+    show(
+        out,
+        "4.5 Send Interactive: reply buttons, to the username user by BSUID",
+    )?;
+    let reaction = ReactionInput {
+        send_message_to: phone.clone(),
+        message_id: first_id.clone(),
+        emoji: "👍".into(),
+    };
+    let reaction_id = sent(connector.send_reaction(&connection, &reaction).await?)?;
+    show(out, "4.6 Send Reaction 👍 to the first message")?;
+    writeln!(out)?;
+    let actions = [template_id, image_id, buttons_id, reaction_id];
 
     // 5. Disable, twice: the second time there is nothing left to remove.
     let mut removals = Vec::new();
@@ -210,13 +290,14 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     )?;
 
     Ok(format!(
-        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); replied {} (phone number) and {} (user ID); disabled ({}), again ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
         counts[0],
         counts[1],
         counts[2],
         rejected["kind"].as_str().unwrap_or_default(),
         replies[0],
         replies[1],
+        actions.len(),
         removals[0],
         removals[1],
     ))

@@ -1,6 +1,7 @@
 //! The subcommands: each turns its flags into calls of the runtime and prints the
 //! answer; a refusal of the connector is exit 1, a failure of the host exit 3.
 
+pub mod actions;
 pub mod bench;
 pub mod demo;
 
@@ -43,7 +44,7 @@ impl From<CallError> for Failure {
 }
 
 /// The component's answer, or the failure to report.
-fn answered<T>(call: Call<T>) -> Result<T, Failure> {
+pub(crate) fn answered<T>(call: Call<T>) -> Result<T, Failure> {
     call?.map_err(|e| Failure::Connector(json::connector_error(&e)))
 }
 
@@ -94,6 +95,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Send(args) => send(&connector, args).await,
+        Command::SendTemplate(args) => actions::send_template(&connector, args).await,
+        Command::SendMedia(args) => actions::send_media(&connector, args).await,
+        Command::SendInteractive(args) => actions::send_interactive(&connector, args).await,
+        Command::SendReaction(args) => actions::send_reaction(&connector, args).await,
+        Command::SendLocation(args) => actions::send_location(&connector, args).await,
+        Command::MarkAsRead(args) => actions::mark_as_read(&connector, args).await,
         Command::TestConnection(args) => {
             let (connector, connection) = graph_setup(&connector, &args)?;
             let account = answered(connector.test_connection(&connection).await)?;
@@ -111,6 +118,8 @@ async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
     let input = SendInput {
         message: args.message,
         send_message_to: args.to,
+        reply_to: args.reply_to,
+        preview_url: args.preview_url.then_some(true),
     };
     let output = answered(connector.send(&connection, &input).await)?;
     print_json(&json::send_output(&output))
@@ -162,7 +171,10 @@ async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure
 
 /// The connection and the outbound route for Graph API calls: the built-in stub (with
 /// placeholder credentials) unless `--graph-url` names a server.
-fn graph_setup(connector: &Connector, args: &GraphArgs) -> anyhow::Result<(Connector, Connection)> {
+pub(crate) fn graph_setup(
+    connector: &Connector,
+    args: &GraphArgs,
+) -> anyhow::Result<(Connector, Connection)> {
     let (outbound, stub) = match &args.graph_url {
         Some(url) => (Outbound::redirect(url)?, false),
         None => (StubGraph::new(None).outbound(), true),
@@ -184,7 +196,7 @@ fn graph_setup(connector: &Connector, args: &GraphArgs) -> anyhow::Result<(Conne
     Ok((connector.with_outbound(outbound), connection))
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value).map_err(anyhow::Error::from)?;

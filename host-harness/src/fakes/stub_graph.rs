@@ -262,25 +262,29 @@ fn send_message(body: &[u8]) -> StubResponse {
     let Ok(body) = serde_json::from_slice::<Value>(body) else {
         return graph_error(400, 100, "OAuthException", "(#100) Invalid JSON body");
     };
+    if body["messaging_product"] != "whatsapp" {
+        return invalid_parameter("The parameter messaging_product is required");
+    }
+    // A read receipt (with or without the typing indicator).
+    if body["status"] == "read" {
+        return match body["message_id"].as_str() {
+            Some(id) if id.starts_with("wamid.") => {
+                StubResponse::json(200, &json!({"success": true}))
+            }
+            _ => invalid_parameter("The parameter message_id is required"),
+        };
+    }
     // Like Meta: `to` (a phone number) wins over `recipient` (a BSUID).
     let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
         (Some(to), _) => json!({"input": to, "wa_id": to.trim_start_matches('+')}),
         (None, Some(user_id)) => json!({"input": user_id, "user_id": user_id}),
-        (None, None) => Value::Null,
+        (None, None) => return invalid_parameter("The parameter to or recipient is required"),
     };
-    let (Some("whatsapp"), false, Some("text"), Some(_text)) = (
-        body["messaging_product"].as_str(),
-        contact.is_null(),
-        body["type"].as_str(),
-        body["text"]["body"].as_str(),
-    ) else {
-        return graph_error(
-            400,
-            100,
-            "OAuthException",
-            "(#100) The parameter messaging_product, to or recipient, type or text is missing",
-        );
-    };
+    // Any message type, with its object under the key of that name.
+    let kind = body["type"].as_str().unwrap_or_default();
+    if !body[kind].is_object() {
+        return invalid_parameter("The parameter type, or the object it names, is missing");
+    }
     let n = NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed);
     StubResponse::json(
         200,

@@ -25,11 +25,19 @@ use whatsapp_connector::webhook::{self, RawJson};
 pub use exports::whatsapp::connector::connection::{
     Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
 };
+pub use exports::whatsapp::connector::mark_as_read::Input as ReadInput;
 pub use exports::whatsapp::connector::message_received::{
     Event, Outcome, Properties, Registration as WitRegistration, Removal, WebhookError,
     WebhookRequest, WebhookResponse, WebhookSecrets,
 };
+pub use exports::whatsapp::connector::send_interactive::{
+    self as interactive, Input as InteractiveInput,
+};
+pub use exports::whatsapp::connector::send_location::Input as LocationInput;
+pub use exports::whatsapp::connector::send_media::{self as media, Input as MediaInput};
 pub use exports::whatsapp::connector::send_message::{Input as SendInput, Output as SendOutput};
+pub use exports::whatsapp::connector::send_reaction::Input as ReactionInput;
+pub use exports::whatsapp::connector::send_template::{self as template, Input as TemplateInput};
 
 /// The connection as the component takes it.
 pub fn connection(c: &super::Connection) -> WitConnection {

@@ -385,6 +385,96 @@ impl Connector {
         .await
     }
 
+    /// Action "Send Template".
+    pub async fn send_template(
+        &self,
+        connection: &Connection,
+        input: &bindings::TemplateInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_send_template()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Send Media".
+    pub async fn send_media(
+        &self,
+        connection: &Connection,
+        input: &bindings::MediaInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_send_media()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Send Interactive".
+    pub async fn send_interactive(
+        &self,
+        connection: &Connection,
+        input: &bindings::InteractiveInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_send_interactive()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Send Reaction".
+    pub async fn send_reaction(
+        &self,
+        connection: &Connection,
+        input: &bindings::ReactionInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_send_reaction()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Send Location".
+    pub async fn send_location(
+        &self,
+        connection: &Connection,
+        input: &bindings::LocationInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_send_location()
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Action "Mark as Read".
+    pub async fn mark_as_read(
+        &self,
+        connection: &Connection,
+        input: &bindings::ReadInput,
+    ) -> Call<()> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |b, store| {
+            b.whatsapp_connector_mark_as_read()
+                .call_mark(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
     /// Trigger "Message received": one webhook request.
     pub async fn handle_webhook(
         &self,

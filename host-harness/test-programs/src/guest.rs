@@ -142,3 +142,34 @@ impl wit_trigger::Guest for Misbehaving {
         Err(transport("a test program does not register".into()))
     }
 }
+
+/// The other actions: a test program does not send them.
+macro_rules! refuses {
+    ($($interface:ident),*) => {$(
+        impl exports::whatsapp::connector::$interface::Guest for Misbehaving {
+            fn send(
+                _connection: wit_connection::Connection,
+                _input: exports::whatsapp::connector::$interface::Input,
+            ) -> Result<wit_send::Output, Error> {
+                Err(transport("a test program sends only text".into()))
+            }
+        }
+    )*};
+}
+
+refuses!(
+    send_template,
+    send_media,
+    send_interactive,
+    send_reaction,
+    send_location
+);
+
+impl exports::whatsapp::connector::mark_as_read::Guest for Misbehaving {
+    fn mark(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::mark_as_read::Input,
+    ) -> Result<(), Error> {
+        Err(transport("a test program marks nothing".into()))
+    }
+}

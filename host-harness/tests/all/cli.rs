@@ -33,6 +33,12 @@ fn every_subcommand_has_help() {
     for sub in [
         "demo",
         "send",
+        "send-template",
+        "send-media",
+        "send-interactive",
+        "send-reaction",
+        "send-location",
+        "mark-as-read",
         "test-connection",
         "trigger",
         "serve",
@@ -74,9 +80,11 @@ fn demo_runs_with_no_network() {
         "2 events",
         "1 with the sender filter, 1 with the user-ID filter",
         "refused (invalid-signature)",
+        "marked read with typing",
         "replied wamid.",
         "(phone number) and wamid.",
         "(user ID)",
+        "sent a template, an image, reply buttons and a reaction (4 messages)",
         "disabled (removed), again (nothing-to-remove)",
     ] {
         assert!(summary.contains(part), "{part} not in {summary}");
@@ -562,4 +570,167 @@ fn serve_refuses_to_start_unsigned_unless_told_and_then_warns() {
             .recv_timeout(std::time::Duration::from_millis(300))
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn every_action_has_a_subcommand_that_sends_what_its_flags_say() {
+    let server = GraphServer::start(|request| {
+        let read = request.body.windows(6).any(|w| w == b"\"read\"");
+        StubResponse::json(
+            200,
+            &if read {
+                serde_json::json!({"success": true})
+            } else {
+                serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": "+15550101234", "wa_id": "15550101234"}], "messages": [{"id": "wamid.CLI"}]})
+            },
+        )
+    })
+    .await
+    .unwrap();
+    let url = server.base_url();
+    let runs: [(&[&str], serde_json::Value); 6] = [
+        (
+            &[
+                "send-template",
+                "--to",
+                "+15550101234",
+                "--name",
+                "order_update",
+                "--language",
+                "en_US",
+                "--body-param",
+                "Pablo",
+                "--quick-reply",
+                "0=STOP",
+            ],
+            serde_json::json!({"name": "order_update", "language": {"code": "en_US"}, "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Pablo"}]},
+                {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "STOP"}]}]}),
+        ),
+        (
+            &[
+                "send-media",
+                "--to",
+                "+15550101234",
+                "--kind",
+                "image",
+                "--link",
+                "https://example.com/a.jpg",
+                "--caption",
+                "Hi",
+            ],
+            serde_json::json!({"link": "https://example.com/a.jpg", "caption": "Hi"}),
+        ),
+        (
+            &[
+                "send-interactive",
+                "--to",
+                "+15550101234",
+                "--body",
+                "Pick",
+                "--list-button",
+                "Options",
+                "--row",
+                "Fast|express|Express|1 day",
+                "--row",
+                "Fast|next|Next day",
+            ],
+            serde_json::json!({"type": "list", "body": {"text": "Pick"}, "action": {"button": "Options", "sections": [{"title": "Fast", "rows": [
+                {"id": "express", "title": "Express", "description": "1 day"}, {"id": "next", "title": "Next day"}]}]}}),
+        ),
+        (
+            &[
+                "send-reaction",
+                "--to",
+                "+15550101234",
+                "--message-id",
+                "wamid.X",
+                "--emoji",
+                "👍",
+            ],
+            serde_json::json!({"message_id": "wamid.X", "emoji": "👍"}),
+        ),
+        (
+            &[
+                "send-location",
+                "--to",
+                "+15550101234",
+                "--latitude",
+                "-33.8688",
+                "--longitude",
+                "151.2093",
+                "--name",
+                "Sydney",
+            ],
+            serde_json::json!({"latitude": -33.8688, "longitude": 151.2093, "name": "Sydney"}),
+        ),
+        (
+            &[
+                "mark-as-read",
+                "--message-id",
+                "wamid.X",
+                "--typing-indicator",
+            ],
+            serde_json::json!({"type": "text"}),
+        ),
+    ];
+    for (n, (args, expected)) in runs.iter().enumerate() {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(
+            [
+                "--token",
+                TOKEN,
+                "--phone-number-id",
+                "1",
+                "--graph-url",
+                &url,
+            ]
+            .map(str::to_owned),
+        );
+        let output = run_async(all).await;
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_no_secret(&output);
+        let requests = server.requests();
+        let body: Value = serde_json::from_slice(&requests[n].body).unwrap();
+        let kind = match args[0] {
+            "mark-as-read" => "typing_indicator",
+            _ => body["type"].as_str().unwrap(),
+        };
+        assert_eq!(body[kind], *expected, "{args:?}");
+    }
+    // An invalid input is exit 1 with invalid-input naming the property, and no request.
+    let before = server.requests().len();
+    let invalid = run_async(
+        [
+            "send-media",
+            "--to",
+            "+15550101234",
+            "--kind",
+            "audio",
+            "--link",
+            "https://example.com/a.ogg",
+            "--caption",
+            "x",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            "1",
+            "--graph-url",
+            &url,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .await;
+    assert_eq!(invalid.status.code(), Some(1));
+    let error = stderr_error(&invalid);
+    assert_eq!(
+        (error["kind"].as_str(), error["field"].as_str()),
+        (Some("invalid-input"), Some("caption"))
+    );
+    assert_eq!(server.requests().len(), before);
 }

@@ -57,6 +57,8 @@ async fn send(connector: &Connector, message: &str) -> Call<()> {
     let input = SendInput {
         message: message.into(),
         send_message_to: "+15550101234".into(),
+        reply_to: None,
+        preview_url: None,
     };
     Ok(connector.send(&connection, &input).await?.map(|_| ()))
 }

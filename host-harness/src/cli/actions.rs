@@ -1,0 +1,342 @@
+//! The message actions beyond "Send Message": their flags, and the calls they make.
+
+use clap::Args;
+use host_harness::bindings::{
+    InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput, TemplateInput,
+    interactive, media, template,
+};
+use host_harness::{Connector, json};
+use serde_json::json;
+
+use super::{Failure, answered, graph_setup, print_json};
+use crate::GraphArgs;
+
+/// `KEY=VALUE`, split at the first `=`.
+fn pair(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))
+}
+
+/// `INDEX=VALUE` for a template button.
+fn indexed(raw: &str) -> Result<template::ButtonValue, String> {
+    let (index, value) = pair(raw)?;
+    let index = index
+        .parse()
+        .map_err(|_| format!("{index:?} is not a button index (0 to 9)"))?;
+    Ok(template::ButtonValue { index, value })
+}
+
+/// A media ID (digits) or an https link.
+fn source(raw: &str) -> template::MediaSource {
+    if raw.bytes().all(|b| b.is_ascii_digit()) {
+        template::MediaSource::Id(raw.to_owned())
+    } else {
+        template::MediaSource::Link(raw.to_owned())
+    }
+}
+
+#[derive(Args)]
+pub struct TemplateArgs {
+    /// Send message to: a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// The approved template's name, e.g. order_update.
+    #[arg(long)]
+    name: String,
+    /// The language the template was approved in, e.g. en_US.
+    #[arg(long)]
+    language: String,
+    /// A positional body parameter ({{1}}, {{2}}, … in order); repeatable.
+    #[arg(long, value_name = "TEXT")]
+    body_param: Vec<String>,
+    /// A named body parameter ({{name}}); repeatable.
+    #[arg(long, value_name = "NAME=TEXT", value_parser = pair, conflicts_with = "body_param")]
+    named_param: Vec<(String, String)>,
+    /// A text header parameter.
+    #[arg(long, value_name = "TEXT", group = "header")]
+    header_text: Option<String>,
+    /// An image header: a media ID or an https link.
+    #[arg(long, value_name = "ID_OR_URL", group = "header")]
+    header_image: Option<String>,
+    /// A video header: a media ID or an https link.
+    #[arg(long, value_name = "ID_OR_URL", group = "header")]
+    header_video: Option<String>,
+    /// A document header: a media ID or an https link.
+    #[arg(long, value_name = "ID_OR_URL", group = "header")]
+    header_document: Option<String>,
+    /// A quick-reply button's payload, by its index; repeatable.
+    #[arg(long, value_name = "INDEX=PAYLOAD", value_parser = indexed)]
+    quick_reply: Vec<template::ButtonValue>,
+    /// A URL button's suffix, by its index; repeatable.
+    #[arg(long, value_name = "INDEX=SUFFIX", value_parser = indexed)]
+    url_suffix: Vec<template::ButtonValue>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_template(connector: &Connector, args: TemplateArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let positional = args.body_param.into_iter().map(|text| (None, text));
+    let named = args.named_param.into_iter().map(|(n, t)| (Some(n), t));
+    let header = match (
+        args.header_text,
+        args.header_image,
+        args.header_video,
+        args.header_document,
+    ) {
+        (Some(text), ..) => Some(template::HeaderParameter::Text(text)),
+        (_, Some(m), ..) => Some(template::HeaderParameter::Image(source(&m))),
+        (_, _, Some(m), _) => Some(template::HeaderParameter::Video(source(&m))),
+        (.., Some(m)) => Some(template::HeaderParameter::Document(source(&m))),
+        _ => None,
+    };
+    let buttons = args
+        .quick_reply
+        .into_iter()
+        .map(template::ButtonParameter::QuickReply)
+        .chain(
+            args.url_suffix
+                .into_iter()
+                .map(template::ButtonParameter::Url),
+        )
+        .collect();
+    let input = TemplateInput {
+        send_message_to: args.to,
+        template_name: args.name,
+        language_code: args.language,
+        body_parameters: positional
+            .chain(named)
+            .map(|(name, text)| template::BodyParameter { name, text })
+            .collect(),
+        header,
+        buttons,
+    };
+    let output = answered(connector.send_template(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+#[derive(Args)]
+pub struct MediaArgs {
+    /// Send message to: a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// image, video, audio, document or sticker.
+    #[arg(long, value_parser = ["image", "video", "audio", "document", "sticker"])]
+    kind: String,
+    /// An uploaded media's ID (or give --link).
+    #[arg(long)]
+    media_id: Option<String>,
+    /// An https URL of the file (or give --media-id).
+    #[arg(long)]
+    link: Option<String>,
+    /// A caption (not for audio or stickers).
+    #[arg(long)]
+    caption: Option<String>,
+    /// A document's file name.
+    #[arg(long)]
+    filename: Option<String>,
+    /// The ID of the message to reply to.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    reply_to: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_media(connector: &Connector, args: MediaArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let kind = match args.kind.as_str() {
+        "image" => media::MediaKind::Image,
+        "video" => media::MediaKind::Video,
+        "audio" => media::MediaKind::Audio,
+        "document" => media::MediaKind::Document,
+        _ => media::MediaKind::Sticker,
+    };
+    let input = MediaInput {
+        send_message_to: args.to,
+        kind,
+        media_id: args.media_id,
+        link: args.link,
+        caption: args.caption,
+        filename: args.filename,
+        reply_to: args.reply_to,
+    };
+    let output = answered(connector.send_media(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+/// `SECTION|ID|TITLE[|DESCRIPTION]`: a list row in its section.
+fn row(raw: &str) -> Result<(String, interactive::ListRow), String> {
+    let mut parts = raw.splitn(4, '|');
+    let (Some(section), Some(id), Some(title)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "expected SECTION|ID|TITLE[|DESCRIPTION], got {raw:?}"
+        ));
+    };
+    let row = interactive::ListRow {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        description: parts.next().map(str::to_owned),
+    };
+    Ok((section.to_owned(), row))
+}
+
+#[derive(Args)]
+pub struct InteractiveArgs {
+    /// Send message to: a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// The body text.
+    #[arg(long)]
+    body: String,
+    /// A text header.
+    #[arg(long)]
+    header: Option<String>,
+    /// A footer.
+    #[arg(long)]
+    footer: Option<String>,
+    /// A reply button; repeatable, 1 to 3.
+    #[arg(long, value_name = "ID=TITLE", value_parser = pair, group = "form")]
+    button: Vec<(String, String)>,
+    /// A list's button label; its rows come from --row.
+    #[arg(long, value_name = "LABEL", group = "form", requires = "row")]
+    list_button: Option<String>,
+    /// A list row, in its section (an empty SECTION for a single untitled one); repeatable.
+    #[arg(long, value_name = "SECTION|ID|TITLE[|DESCRIPTION]", value_parser = row)]
+    row: Vec<(String, interactive::ListRow)>,
+    /// A call-to-action URL button's label; with --cta-url.
+    #[arg(long, value_name = "TEXT", group = "form", requires = "cta_url")]
+    cta_text: Option<String>,
+    /// A call-to-action URL button's https URL.
+    #[arg(long, value_name = "URL")]
+    cta_url: Option<String>,
+    /// The ID of the message to reply to.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    reply_to: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_interactive(connector: &Connector, args: InteractiveArgs) -> Result<(), Failure> {
+    use interactive::{CtaUrl, Form, ListSection, ReplyButton, RowList};
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let form = match (args.list_button, args.cta_text, args.cta_url) {
+        (Some(button), ..) => {
+            let mut sections: Vec<ListSection> = Vec::new();
+            for (title, row) in args.row {
+                let title = (!title.is_empty()).then_some(title);
+                match sections.iter_mut().find(|s| s.title == title) {
+                    Some(section) => section.rows.push(row),
+                    None => sections.push(ListSection {
+                        title,
+                        rows: vec![row],
+                    }),
+                }
+            }
+            Form::RowList(RowList { button, sections })
+        }
+        (None, Some(display_text), Some(url)) => Form::CtaUrl(CtaUrl { display_text, url }),
+        _ => Form::ReplyButtons(
+            args.button
+                .into_iter()
+                .map(|(id, title)| ReplyButton { id, title })
+                .collect(),
+        ),
+    };
+    let input = InteractiveInput {
+        send_message_to: args.to,
+        form,
+        header_text: args.header,
+        body: args.body,
+        footer: args.footer,
+        reply_to: args.reply_to,
+    };
+    let output = answered(connector.send_interactive(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+#[derive(Args)]
+pub struct ReactionArgs {
+    /// Send message to: the message's author, a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// The message to react to.
+    #[arg(long)]
+    message_id: String,
+    /// One emoji; empty removes the reaction.
+    #[arg(long, allow_hyphen_values = true)]
+    emoji: String,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_reaction(connector: &Connector, args: ReactionArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = ReactionInput {
+        send_message_to: args.to,
+        message_id: args.message_id,
+        emoji: args.emoji,
+    };
+    let output = answered(connector.send_reaction(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+#[derive(Args)]
+pub struct LocationArgs {
+    /// Send message to: a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// Degrees, -90 to 90.
+    #[arg(long, allow_hyphen_values = true)]
+    latitude: f64,
+    /// Degrees, -180 to 180.
+    #[arg(long, allow_hyphen_values = true)]
+    longitude: f64,
+    /// The place's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The place's address.
+    #[arg(long)]
+    address: Option<String>,
+    /// The ID of the message to reply to.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    reply_to: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_location(connector: &Connector, args: LocationArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = LocationInput {
+        send_message_to: args.to,
+        latitude: args.latitude,
+        longitude: args.longitude,
+        name: args.name,
+        address: args.address,
+        reply_to: args.reply_to,
+    };
+    let output = answered(connector.send_location(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+#[derive(Args)]
+pub struct ReadArgs {
+    /// The incoming message to mark as read.
+    #[arg(long)]
+    message_id: String,
+    /// Also show "typing…" for up to 25 s or until the reply.
+    #[arg(long)]
+    typing_indicator: bool,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn mark_as_read(connector: &Connector, args: ReadArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = ReadInput {
+        message_id: args.message_id,
+        typing_indicator: args.typing_indicator.then_some(true),
+    };
+    answered(connector.mark_as_read(&connection, &input).await)?;
+    print_json(&json!({"success": true}))
+}
