@@ -25,8 +25,11 @@ use crate::endpoint::{Endpoint, Reply};
 use crate::runtime::bindings::WebhookRequest;
 use crate::runtime::outbound::header_list;
 
-/// Meta's payloads can reach 3 MB; anything above this is refused with 413.
-pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+/// Meta's payloads can reach 3 MB; anything above this is refused with 413. The same
+/// bound sizes a webhook call's memory ([`Limits::max_webhook_body`]).
+///
+/// [`Limits::max_webhook_body`]: crate::runtime::Limits::max_webhook_body
+pub const DEFAULT_MAX_BODY: usize = crate::runtime::limits::DEFAULT_MAX_WEBHOOK_BODY;
 /// Time for a request's headers, and for its whole body.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests in flight at once.
