@@ -24,14 +24,15 @@ use exports::whatsapp::connector::send_media as wit_media;
 use exports::whatsapp::connector::send_message as wit_send;
 use exports::whatsapp::connector::send_reaction as wit_reaction;
 use exports::whatsapp::connector::send_template as wit_template;
+use exports::whatsapp::connector::status_updated as wit_status;
 
 use crate::graph::{self, Credentials, GraphRequest};
 use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, http_client, interactive, location, media, reaction, read_receipt, send, template,
-    trigger, webhook,
+    account, http_client, interactive, location, media, reaction, read_receipt, send, statuses,
+    template, trigger, webhook,
 };
 
 struct Connector;
@@ -470,34 +471,142 @@ impl wit_trigger::Guest for Connector {
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
         let outcome = trigger::handle_into(
-            trigger::WebhookRequest {
-                method: &request.method,
-                headers: &request.headers,
-                query: &request.query,
-                body: &request.body,
-            },
+            webhook_request(&request),
             properties.sender_number.as_deref(),
-            trigger::Secrets {
-                app_secret: secrets.app_secret.as_deref().map(Secret::new),
-                verify_token: secrets.verify_token.as_deref().map(Secret::new),
-            },
+            webhook_secrets(&secrets),
             to_wit_event,
         );
-        match outcome {
-            Ok(trigger::Outcome::Respond {
-                status,
-                content_type,
-                body,
-            }) => Ok(wit_trigger::Outcome::Respond(
-                wit_trigger::WebhookResponse {
+        outcome
+            .map(|outcome| match outcome {
+                trigger::Outcome::Respond {
+                    status,
+                    content_type,
+                    body,
+                } => wit_trigger::Outcome::Respond(wit_trigger::WebhookResponse {
                     status,
                     content_type: content_type.to_owned(),
                     body,
+                }),
+                trigger::Outcome::Events(events) => wit_trigger::Outcome::Events(events),
+            })
+            .map_err(to_wit_webhook_error)
+    }
+}
+
+fn webhook_request(request: &wit_trigger::WebhookRequest) -> trigger::WebhookRequest<'_> {
+    trigger::WebhookRequest {
+        method: &request.method,
+        headers: &request.headers,
+        query: &request.query,
+        body: &request.body,
+    }
+}
+
+fn webhook_secrets(secrets: &wit_trigger::WebhookSecrets) -> trigger::Secrets<'_> {
+    trigger::Secrets {
+        app_secret: secrets.app_secret.as_deref().map(Secret::new),
+        verify_token: secrets.verify_token.as_deref().map(Secret::new),
+    }
+}
+
+impl wit_status::Guest for Connector {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        properties: wit_status::Properties,
+        secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_status::Outcome, wit_trigger::WebhookError> {
+        use wit_status::StatusKind as K;
+        let kinds: Vec<statuses::StatusKind> = properties
+            .statuses
+            .iter()
+            .map(|kind| match kind {
+                K::Sent => statuses::StatusKind::Sent,
+                K::Delivered => statuses::StatusKind::Delivered,
+                K::Read => statuses::StatusKind::Read,
+                K::Failed => statuses::StatusKind::Failed,
+            })
+            .collect();
+        let outcome = statuses::handle_into(
+            webhook_request(&request),
+            &kinds,
+            properties.recipient.as_deref(),
+            webhook_secrets(&secrets),
+            to_wit_status_event,
+        );
+        outcome
+            .map(|outcome| match outcome {
+                trigger::Outcome::Respond {
+                    status,
+                    content_type,
+                    body,
+                } => wit_status::Outcome::Respond(wit_trigger::WebhookResponse {
+                    status,
+                    content_type: content_type.to_owned(),
+                    body,
+                }),
+                trigger::Outcome::Events(events) => wit_status::Outcome::Events(events),
+            })
+            .map_err(to_wit_webhook_error)
+    }
+}
+
+fn to_wit_value(value: webhook::Value) -> wit_trigger::Value {
+    wit_trigger::Value {
+        messaging_product: value.messaging_product,
+        metadata: value.metadata.map(|m| wit_trigger::Metadata {
+            display_phone_number: m.display_phone_number,
+            phone_number_id: m.phone_number_id,
+        }),
+    }
+}
+
+fn to_wit_members(members: Vec<(String, webhook::RawJson)>) -> Vec<wit_trigger::JsonMember> {
+    members
+        .into_iter()
+        .map(|(name, value)| wit_trigger::JsonMember {
+            name,
+            json: value.into_string(),
+        })
+        .collect()
+}
+
+fn to_wit_status_event(event: statuses::StatusEvent) -> wit_status::Event {
+    let s = event.entry.changes.statuses;
+    let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
+    wit_status::Event {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: wit_status::Entry {
+            id: event.entry.id,
+            changes: wit_status::Change {
+                value: to_wit_value(event.entry.changes.value),
+                statuses: wit_status::Status {
+                    id: s.id,
+                    status: s.status,
+                    timestamp: s.timestamp,
+                    recipient_id: s.recipient_id,
+                    recipient_user_id: s.recipient_user_id,
+                    recipient_parent_user_id: s.recipient_parent_user_id,
+                    conversation: json(s.conversation),
+                    pricing: json(s.pricing),
+                    biz_opaque_callback_data: s.biz_opaque_callback_data,
+                    errors: s
+                        .errors
+                        .into_iter()
+                        .map(|e| wit_status::StatusError {
+                            code: e.code,
+                            title: e.title,
+                            message: e.message,
+                            details: e.details,
+                            href: e.href,
+                            hint: e.hint,
+                        })
+                        .collect(),
+                    others: to_wit_members(s.others),
+                    raw: json(s.raw),
                 },
-            )),
-            Ok(trigger::Outcome::Events(events)) => Ok(wit_trigger::Outcome::Events(events)),
-            Err(error) => Err(to_wit_webhook_error(error)),
-        }
+            },
+        },
     }
 }
 
@@ -519,13 +628,7 @@ fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
         entry: wit_trigger::Entry {
             id: entry.id,
             changes: wit_trigger::Change {
-                value: wit_trigger::Value {
-                    messaging_product: value.messaging_product,
-                    metadata: value.metadata.map(|m| wit_trigger::Metadata {
-                        display_phone_number: m.display_phone_number,
-                        phone_number_id: m.phone_number_id,
-                    }),
-                },
+                value: to_wit_value(value),
                 contacts: contacts.map(|c| wit_trigger::Contact {
                     profile_name: c.profile_name,
                     username: c.username,
@@ -544,14 +647,7 @@ fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
                     context: json(m.context),
                     content: json(m.content),
                     errors: json(m.errors),
-                    others: m
-                        .others
-                        .into_iter()
-                        .map(|(name, value)| wit_trigger::JsonMember {
-                            name,
-                            json: value.into_string(),
-                        })
-                        .collect(),
+                    others: to_wit_members(m.others),
                     raw: json(m.raw),
                 },
             },

@@ -16,6 +16,7 @@
 //! - [`signature`]: `X-Hub-Signature-256` verification;
 //! - [`handshake`]: the `hub.challenge` verification GET;
 //! - [`trigger`]: the "Message received" request handler that ties those together;
+//! - [`statuses`]: trigger "Message status updated": one event per status;
 //! - [`registration`]: switching the trigger on and off (Meta's webhook overrides);
 //! - [`secret`]: a value whose `Debug` is `[redacted]`.
 //!
@@ -37,6 +38,7 @@ pub mod registration;
 pub mod secret;
 pub mod send;
 pub mod signature;
+pub mod statuses;
 pub mod template;
 pub mod trigger;
 pub mod webhook;

@@ -110,6 +110,24 @@ pub fn handle_into<E>(
     secrets: Secrets<'_>,
     convert: impl FnMut(Event) -> E,
 ) -> Result<Outcome<E>, WebhookError> {
+    handle_with(request, secrets, |body| {
+        let filter =
+            SenderFilter::parse(sender_number).map_err(|reason| WebhookError::InvalidProperty {
+                field: "sender-number",
+                reason,
+            })?;
+        webhook::events_into(body, filter.as_ref(), convert).map_err(WebhookError::InvalidPayload)
+    })
+}
+
+/// What every webhook trigger does with a request: a GET is the verification
+/// handshake; a POST is a notification whose signature is checked on the raw body (when
+/// an app secret is set) before `read` turns the body into events; anything else is 405.
+pub fn handle_with<E>(
+    request: WebhookRequest<'_>,
+    secrets: Secrets<'_>,
+    read: impl FnOnce(&[u8]) -> Result<Vec<E>, WebhookError>,
+) -> Result<Outcome<E>, WebhookError> {
     match request.method {
         "GET" => handshake::answer(request.query, secrets.verify_token.map(|t| *t.expose()))
             .map(|challenge| Outcome::Respond {
@@ -137,15 +155,7 @@ pub fn handle_into<E>(
                 signature::verify(app_secret, header, request.body)
                     .map_err(WebhookError::InvalidSignature)?;
             }
-            let filter = SenderFilter::parse(sender_number).map_err(|reason| {
-                WebhookError::InvalidProperty {
-                    field: "sender-number",
-                    reason,
-                }
-            })?;
-            webhook::events_into(request.body, filter.as_ref(), convert)
-                .map(Outcome::Events)
-                .map_err(WebhookError::InvalidPayload)
+            read(request.body).map(Outcome::Events)
         }
         other => Err(WebhookError::MethodNotAllowed(format!(
             "{} is not accepted: GET is the verification handshake, POST delivers notifications",

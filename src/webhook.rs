@@ -32,7 +32,6 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::identity::{Identifiers, SenderFilter};
-use wire::Obj;
 
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
@@ -272,47 +271,14 @@ pub fn events_into<T>(
     filter: Option<&SenderFilter>,
     mut convert: impl FnMut(Event) -> T,
 ) -> Result<Vec<T>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
-    if !text.trim_start().starts_with('{') {
-        return Err("the body is not a JSON object".into());
-    }
-    let payload: wire::Payload<'_> =
-        serde_json::from_str(text).map_err(|e| wire::describe_error(body, &e))?;
-    match payload.object.0.as_deref() {
-        Some(OBJECT) => {}
-        Some(other) => return Err(wire::wrong_object(other)),
-        None => {
-            return Err(
-                "`object` is missing or not a string: not a WhatsApp Business Account webhook"
-                    .into(),
-            );
-        }
-    }
-    let Some(entries) = payload.entry.0 else {
-        return Err(
-            "`entry` is missing or not a list: not a WhatsApp Business Account webhook".into(),
-        );
-    };
-    // Every change that can hold messages, with its value.
-    let values = || {
-        entries
-            .iter()
-            .filter_map(|e| e.0.as_ref().map(|o| &o.0))
-            .flat_map(|entry| {
-                let changes = entry.changes.0.as_deref().unwrap_or_default();
-                changes
-                    .iter()
-                    .filter_map(|c| c.0.as_ref().map(|o| &o.0))
-                    .filter(|change| change.field.0.as_deref().is_none_or(|f| f == "messages"))
-                    .filter_map(move |change| Some((entry, change.value.0.as_ref()?)))
-            })
-    };
+    let payload = read(body)?;
+    let values = || changes(&payload);
     // Sized once: growing a list of large events by doubling would hold two copies.
     let most = values()
-        .map(|(_, Obj(value))| value.messages.0.as_ref().map_or(0, Vec::len))
+        .map(|(_, value)| value.messages.0.as_ref().map_or(0, Vec::len))
         .sum();
     let mut events = Vec::with_capacity(most);
-    for (entry, Obj(value)) in values() {
+    for (entry, value) in values() {
         let messages = value.messages.0.as_deref().unwrap_or_default();
         if messages.is_empty() {
             continue; // statuses, errors: no message, no event
@@ -341,6 +307,54 @@ pub fn events_into<T>(
         }
     }
     Ok(events)
+}
+
+/// Reads a body that is a WhatsApp Business Account webhook, or says why it is not.
+pub(crate) fn read(body: &[u8]) -> Result<wire::Payload<'_>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
+    if !text.trim_start().starts_with('{') {
+        return Err("the body is not a JSON object".into());
+    }
+    let payload: wire::Payload<'_> =
+        serde_json::from_str(text).map_err(|e| wire::describe_error(body, &e))?;
+    match payload.object.0.as_deref() {
+        Some(OBJECT) => {}
+        Some(other) => return Err(wire::wrong_object(other)),
+        None => {
+            return Err(
+                "`object` is missing or not a string: not a WhatsApp Business Account webhook"
+                    .into(),
+            );
+        }
+    }
+    if payload.entry.0.is_none() {
+        return Err(
+            "`entry` is missing or not a list: not a WhatsApp Business Account webhook".into(),
+        );
+    }
+    Ok(payload)
+}
+
+/// Every `messages`-field change of a webhook, with its entry: where messages and
+/// statuses are. Entries and changes that are not objects hold nothing readable.
+pub(crate) fn changes<'p, 'b>(
+    payload: &'p wire::Payload<'b>,
+) -> impl Iterator<Item = (&'p wire::Entry<'b>, &'p wire::ChangeValue<'b>)> {
+    payload
+        .entry
+        .0
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.0.as_ref().map(|o| &o.0))
+        .flat_map(|entry| {
+            let changes = entry.changes.0.as_deref().unwrap_or_default();
+            changes
+                .iter()
+                .filter_map(|c| c.0.as_ref().map(|o| &o.0))
+                .filter(|change| change.field.0.as_deref().is_none_or(|f| f == "messages"))
+                .filter_map(move |change| Some((entry, &change.value.0.as_ref()?.0)))
+        })
 }
 
 /// The contact card of a message's sender: the one whose `wa_id` is the message's
@@ -377,7 +391,7 @@ pub fn dedup_key(id: Option<&str>, raw_message: &str) -> String {
 }
 
 /// The body as Meta sends it, borrowed from the raw bytes, read leniently.
-mod wire {
+pub(crate) mod wire {
     use std::borrow::Cow;
     use std::fmt;
     use std::marker::PhantomData;
@@ -526,6 +540,8 @@ mod wire {
         pub contacts: List<Object<WireContact<'a>>>,
         #[serde(borrow, default)]
         pub messages: List<&'a RawValue>,
+        #[serde(borrow, default)]
+        pub statuses: List<&'a RawValue>,
     }
 
     impl ChangeValue<'_> {
@@ -605,7 +621,7 @@ mod wire {
     }
 
     /// An object's members in order, each value raw; a key given twice is an error.
-    struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+    pub(crate) struct Members<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
     impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -637,7 +653,7 @@ mod wire {
     }
 
     /// A string member's value, unescaped; `None` when it is not a string.
-    fn string(raw: &RawValue) -> Option<String> {
+    pub(crate) fn string(raw: &RawValue) -> Option<String> {
         let text = raw.get();
         let inner = text.strip_prefix('"')?.strip_suffix('"')?;
         if !inner.contains('\\') {

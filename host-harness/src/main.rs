@@ -185,6 +185,15 @@ struct TriggerArgs {
     /// The X-Hub-Signature-256 header value, `sha256=<hex>`.
     #[arg(long)]
     signature: Option<String>,
+    /// Run trigger "Message status updated" instead: one event per status.
+    #[arg(long, conflicts_with = "sender_number")]
+    statuses: bool,
+    /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
+    #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
+    status: Vec<String>,
+    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
+    #[arg(long, requires = "statuses")]
+    recipient: Option<String>,
 }
 
 #[derive(Args)]

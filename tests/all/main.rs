@@ -3,6 +3,7 @@
 //!
 //! - `message_received`: the trigger on Meta's documented webhooks, usernames and
 //!   BSUIDs, signatures, the handshake, refused bodies;
+//! - `status_updated`: the status trigger on Meta's status webhooks, its filters;
 //! - `send_message`: the action's requests, outputs and errors;
 //! - `actions`: the other message actions: exact requests, every limit, hinted errors;
 //! - `connection_test`: the connection test;
@@ -24,6 +25,7 @@ mod fuzz_webhook;
 mod manifest_sync;
 mod message_received;
 mod send_message;
+mod status_updated;
 mod switching_on_and_off;
 mod webhook_properties;
 

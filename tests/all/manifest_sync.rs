@@ -108,19 +108,26 @@ fn every_property_matches_a_wit_field() {
         .collect();
     let exported: BTreeSet<String> = names(&manifest["wit"]["exports"])
         .into_iter()
-        .filter(|e| !e.contains("/connection@") && !e.contains("/message-received@"))
+        .filter(|e| {
+            !e.contains("/connection@")
+                && !e.contains("/message-received@")
+                && !e.contains("/status-updated@")
+        })
         .collect();
     assert_eq!(listed, exported);
 
-    let trigger = &manifest["triggers"][0];
-    let handle = exported_func(
-        trigger["interface"].as_str().unwrap(),
-        trigger["function"].as_str().unwrap(),
-    );
-    assert_eq!(
-        record_fields(&handle, "properties"),
-        names(&trigger["properties"])
-    );
+    for trigger in manifest["triggers"].as_array().unwrap() {
+        let handle = exported_func(
+            trigger["interface"].as_str().unwrap(),
+            trigger["function"].as_str().unwrap(),
+        );
+        assert_eq!(
+            record_fields(&handle, "properties"),
+            names(&trigger["properties"]),
+            "{}",
+            trigger["name"]
+        );
+    }
 
     let connection = &manifest["connection"];
     let test = exported_func(
@@ -323,4 +330,35 @@ fn the_lifecycle_is_the_components() {
         lifecycle["webhookUrl"]["maxLength"],
         whatsapp_connector::registration::MAX_CALLBACK_URL_CHARS
     );
+}
+
+#[test]
+fn the_status_trigger_offers_the_components_statuses() {
+    let manifest = manifest();
+    let trigger = manifest["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "status-updated")
+        .unwrap()
+        .clone();
+    let func = exported_func(
+        trigger["interface"].as_str().unwrap(),
+        trigger["function"].as_str().unwrap(),
+    );
+    let (_, Type::Record(properties)) = func.params().find(|(n, _)| *n == "properties").unwrap()
+    else {
+        panic!("properties is not a record")
+    };
+    let statuses = properties.fields().find(|f| f.name == "statuses").unwrap();
+    let Type::List(list) = statuses.ty else {
+        panic!("statuses is not a list")
+    };
+    let Type::Enum(kinds) = list.ty() else {
+        panic!("statuses is not a list of an enum")
+    };
+    let cases: Vec<&str> = kinds.names().collect();
+    let offered = &trigger["properties"][0];
+    assert_eq!(offered["name"], "statuses");
+    assert_eq!(offered["options"], serde_json::json!(cases));
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use host_harness::bindings::{
     self, ConnectorError, InteractiveInput, MediaInput, Outcome, Properties, ReactionInput,
-    ReadInput, SendInput, SendOutput, TemplateInput, WebhookSecrets, interactive, media,
-    removal_name, template,
+    ReadInput, SendInput, SendOutput, StatusOutcome, StatusProperties, TemplateInput,
+    WebhookSecrets, interactive, media, removal_name, template,
 };
 use host_harness::fakes::{signed_post, webhook_post};
 use host_harness::registration::RegistrationStore;
@@ -22,6 +22,9 @@ pub const STUB_PHONE_NUMBER_ID: &str = "100000000000001";
 /// phone number, one from a username user who shares none (only a business-scoped user
 /// ID), and one status update.
 pub const SAMPLE_WEBHOOK: &str = include_str!("demo_webhook.json");
+/// A status webhook as Meta sends it when a message could not be delivered: 131047, more
+/// than 24 hours since the customer last wrote.
+const FAILED_STATUS: &str = include_str!("demo_failed_status.json");
 /// The username user's business-scoped user ID in [`SAMPLE_WEBHOOK`].
 const USERNAME_USER: &str = "US.13491208655302741918";
 const DEMO_APP_SECRET: &str = "demo-app-secret";
@@ -159,6 +162,46 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     };
     writeln!(out, "  a body changed by one bit → refused: {rejected}\n")?;
 
+    // 3b. Trigger "Message status updated": the same webhook's status, and a failed one.
+    writeln!(out, "3b. Message status updated")?;
+    let all_statuses = StatusProperties {
+        statuses: vec![],
+        recipient: None,
+    };
+    let mut status_events = Vec::new();
+    for (label, request) in [
+        ("the same webhook", request.clone()),
+        (
+            "a failed send",
+            signed_post(FAILED_STATUS.as_bytes().to_vec(), DEMO_APP_SECRET),
+        ),
+    ] {
+        let events = match connector
+            .handle_status_webhook(&request, &all_statuses, &secrets)
+            .await?
+        {
+            Ok(StatusOutcome::Events(events)) => events,
+            other => bail!("the statuses were not turned into events: {other:?}"),
+        };
+        writeln!(out, "  {label} → {} status event(s):", events.len())?;
+        for event in events {
+            let event = bindings::status_event(event)?;
+            writeln!(out, "    {}", serde_json::to_string(&event)?)?;
+            status_events.push(event);
+        }
+    }
+    let failed = status_events
+        .iter()
+        .flat_map(|e| &e.entry.changes.statuses.errors)
+        .next()
+        .context("the failed send has no error")?;
+    let failed_code = failed.code.unwrap_or_default();
+    writeln!(
+        out,
+        "  the failure's hint: {}\n",
+        failed.hint.as_deref().unwrap_or("none")
+    )?;
+
     // 4. The actions: answer both senders, by phone number and by BSUID.
     let [(phone, first_id), (user_id, _)] = &senders[..] else {
         bail!("expected two senders to answer, got {senders:?}");
@@ -290,11 +333,13 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     )?;
 
     Ok(format!(
-        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); {} status events, a failed one with its hint ({}); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
         counts[0],
         counts[1],
         counts[2],
         rejected["kind"].as_str().unwrap_or_default(),
+        status_events.len(),
+        failed_code,
         replies[0],
         replies[1],
         actions.len(),

@@ -244,12 +244,47 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         query: String::new(),
         body,
     };
-    let properties = Properties {
-        sender_number: args.sender_number,
-    };
     let secrets = bindings::WebhookSecrets {
         app_secret: args.app_secret,
         verify_token: None,
+    };
+    if args.statuses {
+        use bindings::status::StatusKind as K;
+        let properties = bindings::StatusProperties {
+            statuses: args
+                .status
+                .iter()
+                .map(|kind| match kind.as_str() {
+                    "sent" => K::Sent,
+                    "delivered" => K::Delivered,
+                    "read" => K::Read,
+                    _ => K::Failed,
+                })
+                .collect(),
+            recipient: args.recipient,
+        };
+        return match connector
+            .handle_status_webhook(&request, &properties, &secrets)
+            .await?
+        {
+            Ok(bindings::StatusOutcome::Events(events)) => {
+                let events = events
+                    .into_iter()
+                    .map(bindings::status_event)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::from)?;
+                print_json(&events)
+            }
+            Ok(bindings::StatusOutcome::Respond(r)) => Err(anyhow::anyhow!(
+                "the component answered a POST with a direct {} response",
+                r.status
+            )
+            .into()),
+            Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
+        };
+    }
+    let properties = Properties {
+        sender_number: args.sender_number,
     };
     match connector
         .handle_webhook(&request, &properties, &secrets)

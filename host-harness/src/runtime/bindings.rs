@@ -19,8 +19,8 @@ wasmtime::component::bindgen!({
 });
 
 use whatsapp_connector::registration::Registration;
-use whatsapp_connector::trigger;
 use whatsapp_connector::webhook::{self, RawJson};
+use whatsapp_connector::{statuses, trigger};
 
 pub use exports::whatsapp::connector::connection::{
     Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
@@ -38,6 +38,9 @@ pub use exports::whatsapp::connector::send_media::{self as media, Input as Media
 pub use exports::whatsapp::connector::send_message::{Input as SendInput, Output as SendOutput};
 pub use exports::whatsapp::connector::send_reaction::Input as ReactionInput;
 pub use exports::whatsapp::connector::send_template::{self as template, Input as TemplateInput};
+pub use exports::whatsapp::connector::status_updated::{
+    self as status, Event as StatusEvent, Outcome as StatusOutcome, Properties as StatusProperties,
+};
 
 /// The connection as the component takes it.
 pub fn connection(c: &super::Connection) -> WitConnection {
@@ -109,6 +112,70 @@ fn raw_json(field: &str, text: String) -> Result<RawJson, InvalidEventJson> {
     })
 }
 
+/// A status event as the component's domain type, whose `Serialize` is the status
+/// trigger's documented output (JSON-text fields checked, never parsed into a tree).
+pub fn status_event(event: StatusEvent) -> Result<statuses::StatusEvent, InvalidEventJson> {
+    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
+    let s = event.entry.changes.statuses;
+    Ok(statuses::StatusEvent {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: statuses::StatusEntry {
+            id: event.entry.id,
+            changes: statuses::StatusChange {
+                value: value(event.entry.changes.value),
+                statuses: statuses::Status {
+                    id: s.id,
+                    status: s.status,
+                    timestamp: s.timestamp,
+                    recipient_id: s.recipient_id,
+                    recipient_user_id: s.recipient_user_id,
+                    recipient_parent_user_id: s.recipient_parent_user_id,
+                    conversation: raw("conversation", s.conversation)?,
+                    pricing: raw("pricing", s.pricing)?,
+                    biz_opaque_callback_data: s.biz_opaque_callback_data,
+                    errors: s
+                        .errors
+                        .into_iter()
+                        .map(|e| statuses::StatusError {
+                            code: e.code,
+                            title: e.title,
+                            message: e.message,
+                            details: e.details,
+                            href: e.href,
+                            hint: e.hint,
+                        })
+                        .collect(),
+                    others: members(s.others)?,
+                    raw: raw("raw", s.raw)?,
+                },
+            },
+        },
+    })
+}
+
+fn value(v: exports::whatsapp::connector::message_received::Value) -> webhook::Value {
+    webhook::Value {
+        messaging_product: v.messaging_product,
+        metadata: v.metadata.map(|m| webhook::Metadata {
+            display_phone_number: m.display_phone_number,
+            phone_number_id: m.phone_number_id,
+        }),
+    }
+}
+
+fn members(
+    members: Vec<exports::whatsapp::connector::message_received::JsonMember>,
+) -> Result<Vec<(String, RawJson)>, InvalidEventJson> {
+    members
+        .into_iter()
+        .map(|member| {
+            let value = raw_json(&member.name, member.json)?;
+            Ok((member.name, value))
+        })
+        .collect()
+}
+
 /// The event as the component's domain type, whose `Serialize` is the trigger's
 /// documented output. JSON-text fields are checked to be JSON (the component is
 /// untrusted) but never parsed into a tree, so any depth comes through unchanged.
@@ -122,13 +189,7 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
         entry: webhook::Entry {
             id: event.entry.id,
             changes: webhook::Change {
-                value: webhook::Value {
-                    messaging_product: change.value.messaging_product,
-                    metadata: change.value.metadata.map(|m| webhook::Metadata {
-                        display_phone_number: m.display_phone_number,
-                        phone_number_id: m.phone_number_id,
-                    }),
-                },
+                value: value(change.value),
                 contacts: change.contacts.map(|c| webhook::Contact {
                     profile_name: c.profile_name,
                     username: c.username,
@@ -147,14 +208,7 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
                     context: raw("context", m.context)?,
                     content: raw("content", m.content)?,
                     errors: raw("errors", m.errors)?,
-                    others: m
-                        .others
-                        .into_iter()
-                        .map(|member| {
-                            let value = raw_json(&member.name, member.json)?;
-                            Ok((member.name, value))
-                        })
-                        .collect::<Result<_, InvalidEventJson>>()?,
+                    others: members(m.others)?,
                     raw: raw("raw", m.raw)?,
                 },
             },

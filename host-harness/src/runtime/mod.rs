@@ -492,6 +492,22 @@ impl Connector {
         .await
     }
 
+    /// Trigger "Message status updated": one webhook request.
+    pub async fn handle_status_webhook(
+        &self,
+        request: &WebhookRequest,
+        properties: &bindings::StatusProperties,
+        secrets: &WebhookSecrets,
+    ) -> Call<bindings::StatusOutcome, WebhookError> {
+        let memory = self.limits.memory_for_body(request.body.len());
+        self.call(memory, async |b, store| {
+            b.whatsapp_connector_status_updated()
+                .call_handle_request(store, request, properties, secrets)
+                .await
+        })
+        .await
+    }
+
     /// Switching the trigger on, step 1: a registration with a fresh verify token. No
     /// network.
     pub async fn new_registration(

@@ -173,3 +173,16 @@ impl exports::whatsapp::connector::mark_as_read::Guest for Misbehaving {
         Err(transport("a test program marks nothing".into()))
     }
 }
+
+impl exports::whatsapp::connector::status_updated::Guest for Misbehaving {
+    fn handle_request(
+        _request: wit_trigger::WebhookRequest,
+        _properties: exports::whatsapp::connector::status_updated::Properties,
+        _secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<exports::whatsapp::connector::status_updated::Outcome, wit_trigger::WebhookError>
+    {
+        Err(wit_trigger::WebhookError::InvalidPayload(
+            "a test program reports no status".into(),
+        ))
+    }
+}

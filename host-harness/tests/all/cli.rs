@@ -80,6 +80,7 @@ fn demo_runs_with_no_network() {
         "2 events",
         "1 with the sender filter, 1 with the user-ID filter",
         "refused (invalid-signature)",
+        "2 status events, a failed one with its hint (131047)",
         "marked read with typing",
         "replied wamid.",
         "(phone number) and wamid.",
@@ -733,4 +734,53 @@ async fn every_action_has_a_subcommand_that_sends_what_its_flags_say() {
         (Some("invalid-input"), Some("caption"))
     );
     assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn trigger_statuses_prints_status_events_with_their_hints() {
+    let batch = fixture("statuses_only.json");
+    let all = run(&["trigger", "--statuses", "--payload", &batch]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert_eq!(stdout_json(&all).as_array().unwrap().len(), 4);
+    let failed = run(&[
+        "trigger",
+        "--statuses",
+        "--status",
+        "failed",
+        "--payload",
+        &batch,
+    ]);
+    let events = stdout_json(&failed);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    let error = &events[0]["entry"]["changes"]["statuses"]["errors"][0];
+    assert_eq!(error["code"], 131047);
+    assert!(error["hint"].as_str().unwrap().contains("template"));
+    let bad = run(&[
+        "trigger",
+        "--statuses",
+        "--recipient",
+        "US.",
+        "--payload",
+        &batch,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(stderr_error(&bad)["kind"], "invalid-property");
+    // Messages are not statuses, and a status filter needs --statuses.
+    let messages = run(&[
+        "trigger",
+        "--statuses",
+        "--payload",
+        &fixture("text_message.json"),
+    ]);
+    assert_eq!(stdout_json(&messages), serde_json::json!([]));
+    assert_eq!(
+        run(&["trigger", "--status", "read", "--payload", &batch])
+            .status
+            .code(),
+        Some(2)
+    );
 }

@@ -1,0 +1,261 @@
+//! Trigger "Message status updated" on the real component: Meta's documented status
+//! webhooks give exactly their events, filtered by status and recipient; signature and
+//! handshake work exactly as for "Message received".
+
+use host_harness::bindings::status::StatusKind;
+use host_harness::bindings::{
+    StatusOutcome, StatusProperties, WebhookError, WebhookRequest, WebhookSecrets,
+};
+use host_harness::{bindings, sign_webhook};
+use serde_json::{Value, json};
+
+use crate::{connector, fixture, post};
+
+const APP_SECRET: &str = "status-app-secret";
+
+fn all() -> StatusProperties {
+    StatusProperties {
+        statuses: vec![],
+        recipient: None,
+    }
+}
+
+async fn handle(
+    request: &WebhookRequest,
+    properties: &StatusProperties,
+    secrets: &WebhookSecrets,
+) -> Result<StatusOutcome, WebhookError> {
+    connector()
+        .handle_status_webhook(request, properties, secrets)
+        .await
+        .expect("no trap")
+}
+
+/// The status events of a fixture, as their documented JSON output.
+async fn statuses(name: &str, properties: &StatusProperties) -> Vec<(String, Value)> {
+    let secrets = WebhookSecrets {
+        app_secret: None,
+        verify_token: None,
+    };
+    match handle(&post(fixture(name), &[]), properties, &secrets).await {
+        Ok(StatusOutcome::Events(events)) => events
+            .into_iter()
+            .map(|e| {
+                let key = e.dedup_key.clone();
+                (
+                    key,
+                    serde_json::to_value(bindings::status_event(e).unwrap()).unwrap(),
+                )
+            })
+            .collect(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+const READ_ID: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+
+#[tokio::test]
+async fn a_failed_status_is_one_event_in_the_documented_shape_with_its_hint() {
+    let events = statuses("status_failed_131047.json", &all()).await;
+    assert_eq!(events.len(), 1);
+    let (key, event) = &events[0];
+    assert_eq!(
+        key,
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDMEQwRTc5RjhCQUMzNjE4QTIA:failed"
+    );
+    assert_eq!(
+        *event,
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": {"id": "102290129340398", "changes": {
+                "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}},
+                "statuses": {
+                    "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDMEQwRTc5RjhCQUMzNjE4QTIA",
+                    "status": "failed",
+                    "timestamp": "1750263773",
+                    "recipient_id": "16505551234",
+                    "biz_opaque_callback_data": "order-1234",
+                    "errors": [{
+                        "code": 131047,
+                        "title": "Re-engagement message",
+                        "message": "Re-engagement message",
+                        "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+                        "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+                        "hint": whatsapp_connector::graph::hint(131047).unwrap(),
+                    }],
+                }
+            }}
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_batch_gives_one_event_per_status_each_with_its_own_key() {
+    let events = statuses("statuses_only.json", &all()).await;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(key, e)| {
+            (
+                key.as_str(),
+                e["entry"]["changes"]["statuses"]["status"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (&*format!("{READ_ID}:sent"), "sent"),
+            (&*format!("{READ_ID}:delivered"), "delivered"),
+            (&*format!("{READ_ID}:read"), "read"),
+            (
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFFMkI1MjBGQzQ2MzJERkY4OQA=:failed",
+                "failed"
+            ),
+        ]
+    );
+    let sent = &events[0].1["entry"]["changes"]["statuses"];
+    assert_eq!(sent["conversation"]["origin"]["type"], "service");
+    assert_eq!(sent["pricing"]["pricing_model"], "PMP");
+    // The same bytes again: the same keys (a redelivery is recognised).
+    let again = statuses("statuses_only.json", &all()).await;
+    assert_eq!(
+        events.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        again.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn the_status_and_recipient_filters() {
+    let only = |kinds: Vec<StatusKind>, recipient: Option<&str>| StatusProperties {
+        statuses: kinds,
+        recipient: recipient.map(str::to_owned),
+    };
+    let failed = statuses("statuses_only.json", &only(vec![StatusKind::Failed], None)).await;
+    assert_eq!(failed.len(), 1);
+    let read_or_sent = statuses(
+        "statuses_only.json",
+        &only(vec![StatusKind::Read, StatusKind::Sent], None),
+    )
+    .await;
+    assert_eq!(read_or_sent.len(), 2);
+    assert_eq!(
+        statuses("statuses_only.json", &only(vec![], Some("+1 650 555 1234")))
+            .await
+            .len(),
+        4
+    );
+    assert!(
+        statuses("statuses_only.json", &only(vec![], Some("+1 650 555 0000")))
+            .await
+            .is_empty()
+    );
+    // A status of a message sent to a BSUID: matched by the BSUID or its parent, not by a phone.
+    let by_user = statuses(
+        "status_user_id_only.json",
+        &only(vec![], Some("US.13491208655302741918")),
+    )
+    .await;
+    assert_eq!(by_user.len(), 1);
+    assert_eq!(
+        by_user[0].1["entry"]["changes"]["statuses"]["recipient_parent_user_id"],
+        "US.ENT.11815799212886844830"
+    );
+    assert!(
+        by_user[0].1["entry"]["changes"]["statuses"]
+            .get("recipient_id")
+            .is_none()
+    );
+    assert_eq!(
+        statuses(
+            "status_user_id_only.json",
+            &only(vec![], Some("US.ENT.11815799212886844830"))
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(
+        statuses(
+            "status_user_id_only.json",
+            &only(vec![], Some("+1 650 555 1234"))
+        )
+        .await
+        .is_empty()
+    );
+    let secrets = WebhookSecrets {
+        app_secret: None,
+        verify_token: None,
+    };
+    match handle(
+        &post(fixture("statuses_only.json"), &[]),
+        &only(vec![], Some("US.")),
+        &secrets,
+    )
+    .await
+    {
+        Err(WebhookError::InvalidProperty(f)) => assert_eq!(f.field, "recipient"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn messages_and_statuses_go_to_their_own_triggers() {
+    assert!(
+        statuses("text_message.json", &all()).await.is_empty(),
+        "a message is no status"
+    );
+    let mixed = statuses("message_and_status.json", &all()).await;
+    assert_eq!(mixed.len(), 1);
+    let batch = statuses("mixed_identities_and_status.json", &all()).await;
+    assert_eq!(batch.len(), 1);
+    assert_eq!(
+        batch[0].1["entry"]["changes"]["statuses"]["recipient_user_id"],
+        "US.13491208655302741918"
+    );
+}
+
+#[tokio::test]
+async fn signatures_and_the_handshake_work_as_for_messages() {
+    let body = fixture("statuses_only.json");
+    let secrets = WebhookSecrets {
+        app_secret: Some(APP_SECRET.into()),
+        verify_token: Some("verify-me".into()),
+    };
+    let signature = sign_webhook(APP_SECRET, &body);
+    match handle(
+        &post(body.clone(), &[("x-hub-signature-256", &signature)]),
+        &all(),
+        &secrets,
+    )
+    .await
+    {
+        Ok(StatusOutcome::Events(events)) => assert_eq!(events.len(), 4),
+        other => panic!("{other:?}"),
+    }
+    let forged = sign_webhook("guess", &body);
+    assert!(matches!(
+        handle(
+            &post(body.clone(), &[("x-hub-signature-256", &forged)]),
+            &all(),
+            &secrets
+        )
+        .await,
+        Err(WebhookError::InvalidSignature(_))
+    ));
+    assert!(matches!(
+        handle(&post(body, &[]), &all(), &secrets).await,
+        Err(WebhookError::InvalidSignature(_))
+    ));
+    let get = WebhookRequest {
+        method: "GET".into(),
+        headers: vec![],
+        query: "hub.mode=subscribe&hub.challenge=77&hub.verify_token=verify-me".into(),
+        body: vec![],
+    };
+    match handle(&get, &all(), &secrets).await {
+        Ok(StatusOutcome::Respond(r)) => assert_eq!((r.status, r.body.as_str()), (200, "77")),
+        other => panic!("{other:?}"),
+    }
+}
