@@ -476,20 +476,29 @@ impl wit_trigger::Guest for Connector {
             webhook_secrets(&secrets),
             to_wit_event,
         );
-        outcome
-            .map(|outcome| match outcome {
-                trigger::Outcome::Respond {
-                    status,
-                    content_type,
-                    body,
-                } => wit_trigger::Outcome::Respond(wit_trigger::WebhookResponse {
-                    status,
-                    content_type: content_type.to_owned(),
-                    body,
-                }),
-                trigger::Outcome::Events(events) => wit_trigger::Outcome::Events(events),
-            })
-            .map_err(to_wit_webhook_error)
+        match split(outcome)? {
+            Ok(events) => Ok(wit_trigger::Outcome::Events(events)),
+            Err(response) => Ok(wit_trigger::Outcome::Respond(response)),
+        }
+    }
+}
+
+/// Either trigger's outcome: its events, or the response for Meta (the handshake); or
+/// the error, in WIT form.
+fn split<E>(
+    outcome: Result<trigger::Outcome<E>, trigger::WebhookError>,
+) -> Result<Result<Vec<E>, wit_trigger::WebhookResponse>, wit_trigger::WebhookError> {
+    match outcome.map_err(to_wit_webhook_error)? {
+        trigger::Outcome::Events(events) => Ok(Ok(events)),
+        trigger::Outcome::Respond {
+            status,
+            content_type,
+            body,
+        } => Ok(Err(wit_trigger::WebhookResponse {
+            status,
+            content_type: content_type.to_owned(),
+            body,
+        })),
     }
 }
 
@@ -533,20 +542,10 @@ impl wit_status::Guest for Connector {
             webhook_secrets(&secrets),
             to_wit_status_event,
         );
-        outcome
-            .map(|outcome| match outcome {
-                trigger::Outcome::Respond {
-                    status,
-                    content_type,
-                    body,
-                } => wit_status::Outcome::Respond(wit_trigger::WebhookResponse {
-                    status,
-                    content_type: content_type.to_owned(),
-                    body,
-                }),
-                trigger::Outcome::Events(events) => wit_status::Outcome::Events(events),
-            })
-            .map_err(to_wit_webhook_error)
+        match split(outcome)? {
+            Ok(events) => Ok(wit_status::Outcome::Events(events)),
+            Err(response) => Ok(wit_status::Outcome::Respond(response)),
+        }
     }
 }
 
