@@ -41,8 +41,11 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
         ("accept".into(), b"application/json".to_vec()),
         ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
     ];
-    if request.json_body.is_some() {
+    if let Some(json) = &request.json_body {
         headers.push(("content-type".into(), b"application/json".to_vec()));
+        // The length up front: a host that streams the body (jco's Node shim) would
+        // otherwise send it chunked, which some servers read as empty.
+        headers.push(("content-length".into(), json.len().to_string().into_bytes()));
     }
     // The error names no value: a header holds the token.
     let fields = Fields::from_list(&headers).map_err(|_| transport("a header value is invalid"))?;

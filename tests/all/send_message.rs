@@ -381,3 +381,36 @@ async fn malformed_bsuids_are_invalid_input_and_send_nothing() {
     }
     assert!(server.requests().is_empty(), "a request was made");
 }
+
+#[tokio::test]
+async fn every_body_goes_out_with_its_length_not_chunked() {
+    let server = GraphServer::start(|_| answer(200, SENT)).await.unwrap();
+    let connector = connector().with_outbound(Outbound::redirect(&server.base_url()).unwrap());
+    let output = connector
+        .send(&connection(), &input("Hello 👋", "+15550101234"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.messages.len(), 1);
+    // As the component made the request (before the host re-frames it) …
+    let made = &connector.outbound().requests()[0];
+    assert_eq!(
+        made.header("content-length"),
+        Some(&*made.body.len().to_string()),
+        "the component set no Content-Length"
+    );
+    // … and on the wire.
+    let received = &server.requests()[0];
+    assert_eq!(
+        received.header("content-length"),
+        Some(&*received.body.len().to_string())
+    );
+    assert_eq!(received.header("transfer-encoding"), None);
+    // A GET has no body, and no length.
+    connector.test_connection(&connection()).await.unwrap().ok();
+    let get = &connector.outbound().requests()[1];
+    assert_eq!(
+        (get.method.as_str(), get.header("content-length")),
+        ("GET", None)
+    );
+}
