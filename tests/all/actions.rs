@@ -14,7 +14,7 @@ use host_harness::fakes::loopback::GraphServer;
 use host_harness::{Call, Connector, Outbound, StubResponse};
 use serde_json::{Value, json};
 
-use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector, input};
+use crate::{PHONE_NUMBER_ID, assert_graph_call, connection, connector, input};
 
 const SENT: &str = r#"{"messaging_product":"whatsapp","contacts":[{"input":"+15550101234","wa_id":"15550101234"}],"messages":[{"id":"wamid.SENT"}]}"#;
 const TO: &str = "+15550101234";
@@ -146,16 +146,11 @@ async fn request_of(action: Action) -> Value {
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(request.method, "POST");
-    assert_eq!(
-        request.path_and_query,
-        format!("/v26.0/{PHONE_NUMBER_ID}/messages")
+    assert_graph_call(
+        request,
+        "POST",
+        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
     );
-    assert_eq!(
-        request.header("authorization"),
-        Some(&*format!("Bearer {TOKEN}"))
-    );
-    assert_eq!(request.header("content-type"), Some("application/json"));
     serde_json::from_slice(&request.body).unwrap()
 }
 

@@ -78,6 +78,24 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 pub use host_harness::fakes::{signed_post, webhook_post as post};
 
+/// A Graph API call as the connector must make it: this method and path, the test
+/// token as bearer, and a JSON body on a POST.
+pub fn assert_graph_call(
+    request: &host_harness::RecordedRequest,
+    method: &str,
+    path_and_query: &str,
+) {
+    assert_eq!(request.method, method);
+    assert_eq!(request.path_and_query, path_and_query);
+    assert_eq!(
+        request.header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    if method == "POST" {
+        assert_eq!(request.header("content-type"), Some("application/json"));
+    }
+}
+
 /// A loopback base URL where nothing listens: bound, noted, closed.
 pub fn refused_base_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector, input};
+use crate::{PHONE_NUMBER_ID, TOKEN, assert_graph_call, connection, connector, input};
 use host_harness::bindings::ConnectorError;
 use host_harness::fakes::loopback::GraphServer;
 use host_harness::{Connection, Outbound, StubResponse, json};
@@ -64,14 +64,10 @@ async fn sends_over_real_http_to_a_loopback_server() {
     );
     let received = server.requests();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].method, "POST");
-    assert_eq!(
-        received[0].path_and_query,
-        format!("/v26.0/{PHONE_NUMBER_ID}/messages")
-    );
-    assert_eq!(
-        received[0].header("authorization"),
-        Some(&*format!("Bearer {TOKEN}"))
+    assert_graph_call(
+        &received[0],
+        "POST",
+        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
     );
     assert_eq!(received[0].header("host"), Some("graph.facebook.com"));
     let body: Value = serde_json::from_slice(&received[0].body).unwrap();
@@ -310,16 +306,11 @@ async fn sends_to_a_business_scoped_user_id_as_recipient() {
     );
     let received = server.requests();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].method, "POST");
-    assert_eq!(
-        received[0].path_and_query,
-        format!("/v26.0/{PHONE_NUMBER_ID}/messages")
+    assert_graph_call(
+        &received[0],
+        "POST",
+        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
     );
-    assert_eq!(
-        received[0].header("authorization"),
-        Some(&*format!("Bearer {TOKEN}"))
-    );
-    assert_eq!(received[0].header("content-type"), Some("application/json"));
     // Exactly this body: `recipient`, and no `to` (Meta lets `to` win).
     assert_eq!(
         String::from_utf8(received[0].body.clone()).unwrap(),

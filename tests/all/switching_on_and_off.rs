@@ -1,7 +1,7 @@
 //! Switching the trigger on and off on the real component, against a loopback Graph API
 //! server started by each test: the exact calls, and what comes back when they fail.
 
-use crate::{PHONE_NUMBER_ID, TOKEN, connection, connector};
+use crate::{PHONE_NUMBER_ID, TOKEN, assert_graph_call, connection, connector};
 use host_harness::bindings::{ConnectorError, Properties, Removal};
 use host_harness::fakes::loopback::GraphServer;
 use std::sync::{Arc, Mutex};
@@ -38,18 +38,6 @@ fn success() -> StubResponse {
 
 fn json_body(request: &RecordedRequest) -> Value {
     serde_json::from_slice(&request.body).unwrap()
-}
-
-fn assert_graph_call(request: &RecordedRequest, method: &str, path_and_query: &str) {
-    assert_eq!(request.method, method);
-    assert_eq!(request.path_and_query, path_and_query);
-    assert_eq!(
-        request.header("authorization"),
-        Some(&*format!("Bearer {TOKEN}"))
-    );
-    if method == "POST" {
-        assert_eq!(request.header("content-type"), Some("application/json"));
-    }
 }
 
 fn assert_no_secrets(error: &ConnectorError, registration: &Registration) {
