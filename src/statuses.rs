@@ -206,7 +206,11 @@ pub fn events_into<T>(
     mut convert: impl FnMut(StatusEvent) -> T,
 ) -> Result<Vec<T>, String> {
     let payload = webhook::read(body)?;
-    let mut events = Vec::new();
+    // Sized once, as the message events are: growing by doubling would hold two copies.
+    let most = webhook::changes(&payload)
+        .map(|(_, value)| value.statuses.0.as_ref().map_or(0, Vec::len))
+        .sum();
+    let mut events = Vec::with_capacity(most);
     for (entry, value) in webhook::changes(&payload) {
         let statuses = value.statuses.0.as_deref().unwrap_or_default();
         if statuses.is_empty() {
