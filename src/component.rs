@@ -16,6 +16,7 @@ wit_bindgen::generate!({
 });
 
 use exports::whatsapp::connector::connection as wit_connection;
+use exports::whatsapp::connector::download_media as wit_download;
 use exports::whatsapp::connector::mark_as_read as wit_read;
 use exports::whatsapp::connector::message_received as wit_trigger;
 use exports::whatsapp::connector::send_interactive as wit_interactive;
@@ -25,14 +26,15 @@ use exports::whatsapp::connector::send_message as wit_send;
 use exports::whatsapp::connector::send_reaction as wit_reaction;
 use exports::whatsapp::connector::send_template as wit_template;
 use exports::whatsapp::connector::status_updated as wit_status;
+use exports::whatsapp::connector::upload_media as wit_upload;
 
 use crate::graph::{self, Credentials, GraphRequest};
 use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, http_client, interactive, location, media, reaction, read_receipt, send, statuses,
-    template, trigger, webhook,
+    account, http_client, interactive, location, media, media_streams, media_upload, reaction,
+    read_receipt, send, statuses, template, transfer, trigger, webhook,
 };
 
 struct Connector;
@@ -272,6 +274,68 @@ impl wit_media::Guest for Connector {
             },
         );
         send_message(&connection, prepared)
+    }
+}
+
+/// A transfer's error in WIT form, every secret of the connection scrubbed first.
+fn to_wit_transfer_error(
+    connection: &wit_connection::Connection,
+    mut error: transfer::TransferError,
+) -> wit_download::TransferError {
+    use transfer::TransferError as T;
+    use wit_download::TransferError as W;
+    let secrets = [
+        Some(connection.system_user_access_token.as_str()),
+        connection.app_secret.as_deref(),
+        connection.verify_token.as_deref(),
+    ];
+    for secret in secrets.into_iter().flatten() {
+        error.redact(secret);
+    }
+    match error {
+        T::Request(e) => W::Request(to_wit_error(e)),
+        T::UrlRefused(reason) => W::UrlRefused(reason),
+        T::Mismatch(m) => W::Mismatch(wit_download::Mismatch {
+            check: m.check.to_owned(),
+            expected: m.expected,
+            actual: m.actual,
+        }),
+        T::Stream(reason) => W::Stream(reason),
+    }
+}
+
+impl wit_download::Guest for Connector {
+    fn download(
+        connection: wit_connection::Connection,
+        input: wit_download::Input,
+        destination: &wit_download::OutputStream,
+    ) -> Result<wit_download::Output, wit_download::TransferError> {
+        let metadata =
+            media_streams::download(credentials(&connection), &input.media_id, destination)
+                .map_err(|e| to_wit_transfer_error(&connection, e))?;
+        Ok(wit_download::Output {
+            id: metadata.id,
+            mime_type: metadata.mime_type,
+            sha256: metadata.sha256,
+            file_size: metadata.file_size,
+        })
+    }
+}
+
+impl wit_upload::Guest for Connector {
+    fn upload(
+        connection: wit_connection::Connection,
+        input: wit_upload::Input,
+        source: &wit_upload::InputStream,
+    ) -> Result<wit_upload::Output, wit_download::TransferError> {
+        let input = media_upload::UploadInput {
+            mime_type: &input.mime_type,
+            filename: &input.filename,
+            file_size: input.file_size,
+        };
+        let id = media_streams::upload(credentials(&connection), input, source)
+            .map_err(|e| to_wit_transfer_error(&connection, e))?;
+        Ok(wit_upload::Output { id })
     }
 }
 

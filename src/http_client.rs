@@ -1,13 +1,16 @@
-//! Sends a [`GraphRequest`] through `wasi:http/outgoing-handler`. The only I/O the
-//! component does; everything it sends and reads is decided in the domain modules.
+//! Sends a [`GraphRequest`] through `wasi:http/outgoing-handler`, and streams the media
+//! actions' bodies. The only network I/O the component does; everything it sends and
+//! reads is decided in the domain modules.
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
 };
-use wasip2::io::streams::StreamError;
+use wasip2::io::streams::{OutputStream, StreamError};
 
 use crate::graph::{self, Error, GRAPH_HOST, GraphRequest, HttpResponse, MAX_RESPONSE_BYTES};
+use crate::transfer::{CHUNK_BYTES, TransferError};
 
 /// Nanoseconds per second, for `wasi:clocks` durations.
 const SECOND: u64 = 1_000_000_000;
@@ -33,6 +36,44 @@ fn describe(code: &ErrorCode) -> String {
 
 /// Sends `request` to the Graph API with the bearer token and reads the answer.
 pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> {
+    let method = match request.method {
+        graph::Method::Get => Method::Get,
+        graph::Method::Post => Method::Post,
+    };
+    let content = request
+        .json_body
+        .as_ref()
+        .map(|json| ("application/json", json.len() as u64));
+    let (future, body) = start(method, GRAPH_HOST, &request.path_and_query, token, content)?;
+    if let Some(json) = &request.json_body {
+        let stream = body
+            .write()
+            .map_err(|_| transport("the request body could not be sent"))?;
+        write_all(&stream, json).map_err(|_| transport("the request body could not be sent"))?;
+    }
+    OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
+    let (status, retry_after, incoming) = response(future)?;
+    let body = read_capped(&incoming, status)?;
+    // Trailers are of no interest; dropping the future releases them.
+    drop(IncomingBody::finish(incoming));
+    Ok(HttpResponse {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Starts a request: headers (the bearer token; a body's type and length up front, since
+/// a host that streams the body, as jco's Node shim does, would otherwise send it
+/// chunked, which some servers read as empty), method, `https://{authority}{path}`,
+/// timeouts. The caller writes the body and finishes it.
+fn start(
+    method: Method,
+    authority: &str,
+    path_and_query: &str,
+    token: &str,
+    content: Option<(&str, u64)>,
+) -> Result<(FutureIncomingResponse, OutgoingBody), Error> {
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         (
             "authorization".into(),
@@ -41,19 +82,13 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
         ("accept".into(), b"application/json".to_vec()),
         ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
     ];
-    if let Some(json) = &request.json_body {
-        headers.push(("content-type".into(), b"application/json".to_vec()));
-        // The length up front: a host that streams the body (jco's Node shim) would
-        // otherwise send it chunked, which some servers read as empty.
-        headers.push(("content-length".into(), json.len().to_string().into_bytes()));
+    if let Some((content_type, length)) = content {
+        headers.push(("content-type".into(), content_type.as_bytes().to_vec()));
+        headers.push(("content-length".into(), length.to_string().into_bytes()));
     }
     // The error names no value: a header holds the token.
     let fields = Fields::from_list(&headers).map_err(|_| transport("a header value is invalid"))?;
     let outgoing = OutgoingRequest::new(fields);
-    let method = match request.method {
-        graph::Method::Get => Method::Get,
-        graph::Method::Post => Method::Post,
-    };
     let invalid = |what: &str| transport(format!("invalid request {what}"));
     outgoing
         .set_method(&method)
@@ -62,10 +97,10 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
         .set_scheme(Some(&Scheme::Https))
         .map_err(|_| invalid("scheme"))?;
     outgoing
-        .set_authority(Some(GRAPH_HOST))
+        .set_authority(Some(authority))
         .map_err(|_| invalid("authority"))?;
     outgoing
-        .set_path_with_query(Some(&request.path_and_query))
+        .set_path_with_query(Some(path_and_query))
         .map_err(|_| invalid("path"))?;
     let body = outgoing.body().map_err(|_| invalid("body"))?;
 
@@ -77,16 +112,11 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
 
     let future = outgoing_handler::handle(outgoing, Some(options))
         .map_err(|code| transport(describe(&code)))?;
-    if let Some(json) = &request.json_body {
-        let stream = body.write().map_err(|_| invalid("body"))?;
-        for chunk in json.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|_| transport("the request body could not be sent"))?;
-        }
-    }
-    OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
+    Ok((future, body))
+}
 
+/// Waits for the response head: status, `Retry-After`, and the body to read.
+fn response(future: FutureIncomingResponse) -> Result<(u16, Option<String>, IncomingBody), Error> {
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
@@ -102,8 +132,90 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
     let incoming = response
         .consume()
         .map_err(|_| transport("the response body could not be read"))?;
+    Ok((status, retry_after, incoming))
+}
+
+/// Writes all of `bytes`, as fast as the stream takes them: each write is as large as
+/// the stream allows, and it blocks only when the stream is full. (A request body needs
+/// no flush after it; a host's output stream does.)
+pub fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let room = stream.check_write()?;
+        if room == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        stream.write(&bytes[..n])?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+/// `GET https://{authority}{path}` with the token; a success's body goes to `each`
+/// chunk by chunk (never held whole), an error's is read as a Graph API error.
+pub fn download(
+    authority: &str,
+    path_and_query: &str,
+    token: &str,
+    mut each: impl FnMut(&[u8]) -> Result<(), TransferError>,
+) -> Result<(), TransferError> {
+    let (future, body) = start(Method::Get, authority, path_and_query, token, None)?;
+    OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
+    let (status, retry_after, incoming) = response(future)?;
+    if !(200..300).contains(&status) {
+        let body = read_capped(&incoming, status)?;
+        return Err(graph::classify_error(&HttpResponse {
+            status,
+            retry_after,
+            body,
+        })
+        .into());
+    }
+    let stream = incoming
+        .stream()
+        .map_err(|_| transport("the response body could not be read"))?;
+    loop {
+        match stream.blocking_read(CHUNK_BYTES as u64) {
+            Ok(chunk) => each(&chunk)?,
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(_)) => {
+                return Err(transport("the connection broke while reading the media").into());
+            }
+        }
+    }
+    drop(stream);
+    drop(IncomingBody::finish(incoming));
+    Ok(())
+}
+
+/// `POST https://graph.facebook.com{path}` with a body of `content_length` bytes that
+/// `write_body` writes to the request's stream; the answer is read whole (it is small).
+pub fn upload(
+    path_and_query: &str,
+    token: &str,
+    content_type: &str,
+    content_length: u64,
+    write_body: impl FnOnce(&OutputStream) -> Result<(), TransferError>,
+) -> Result<HttpResponse, TransferError> {
+    let (future, body) = start(
+        Method::Post,
+        GRAPH_HOST,
+        path_and_query,
+        token,
+        Some((content_type, content_length)),
+    )?;
+    let stream = body
+        .write()
+        .map_err(|_| transport("the request body could not be sent"))?;
+    write_body(&stream)?;
+    // No flush: a request body's stream sends each write on at once, and once the
+    // server has read `content_length` bytes it may close it, so a flush could fail a
+    // body that went out whole. `finish` says whether it did.
+    drop(stream);
+    OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
+    let (status, retry_after, incoming) = response(future)?;
     let body = read_capped(&incoming, status)?;
-    // Trailers are of no interest; dropping the future releases them.
     drop(IncomingBody::finish(incoming));
     Ok(HttpResponse {
         status,

@@ -30,6 +30,8 @@ pub mod identity;
 pub mod interactive;
 pub mod location;
 pub mod media;
+pub mod media_download;
+pub mod media_upload;
 pub mod outgoing;
 pub mod phone;
 pub mod reaction;
@@ -40,6 +42,7 @@ pub mod send;
 pub mod signature;
 pub mod statuses;
 pub mod template;
+pub mod transfer;
 pub mod trigger;
 pub mod webhook;
 
@@ -47,3 +50,5 @@ pub mod webhook;
 mod component;
 #[cfg(target_arch = "wasm32")]
 mod http_client;
+#[cfg(target_arch = "wasm32")]
+mod media_streams;

@@ -1,9 +1,12 @@
-//! The webhook endpoint: the one front door for every request to a trigger's webhook
-//! URL, whether it came over HTTP (`serve`) or in process (the stub Graph API's
-//! verification GET). It owns the trigger's properties, the secrets, the registration
-//! store, the deduplication window and the event sink, and turns a request into a
-//! [`Reply`]; the HTTP framing around it (timeouts, body caps, the concurrency cap) is
-//! `serve`'s.
+//! The webhook endpoint: the one front door for every request to a phone number's
+//! webhook URL, whether it came over HTTP (`serve`) or in process (the stub Graph API's
+//! verification GET). It owns the secrets, the registration store and the
+//! subscriptions it keeps (each with its trigger, properties, sink and deduplication
+//! window), and turns a request into a [`Reply`]; the HTTP framing around it (timeouts,
+//! body caps, the concurrency cap) is `serve`'s.
+//!
+//! Each subscription's events come from the component (its `handle-request` with the
+//! subscription's properties): the host never parses a webhook.
 //!
 //! Meta's contract: answer the `hub.challenge` GET, answer 200 to a notification only
 //! once it is safely handled (it redelivers anything else, for up to 7 days, and may
@@ -11,17 +14,21 @@
 //! deduplication key was already written are dropped, and a failure to write is not
 //! acknowledged, so that Meta redelivers.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use anyhow::Context as _;
 use serde_json::{Value, json};
 use whatsapp_connector::secret::Secret;
-use whatsapp_connector::webhook;
+use whatsapp_connector::{statuses, webhook};
 
-use crate::registration::RegistrationStore;
-use crate::runtime::bindings::{self, Outcome, Properties, WebhookRequest, WebhookSecrets};
+use crate::registration::{DEFAULT_SINK, RegistrationStore, Subscription, TriggerSpec};
+use crate::runtime::bindings::{
+    self, Outcome, Properties, StatusOutcome, StatusProperties, WebhookError, WebhookRequest,
+    WebhookResponse, WebhookSecrets,
+};
 use crate::runtime::{Connector, json};
 
 /// Deduplication keys remembered by default.
@@ -34,15 +41,19 @@ pub type EventSink = Arc<Mutex<dyn Write + Send>>;
 /// shows a secret.
 #[derive(Debug, Clone)]
 pub struct EndpointOptions {
+    /// The trigger "Message received" properties the endpoint serves when the
+    /// registration store keeps no subscription (or there is no store).
     pub properties: Properties,
     /// When set, every POST must carry a valid `X-Hub-Signature-256`.
     pub app_secret: Option<Secret<String>>,
     /// The token a handshake must present when no registration gives one.
     pub verify_token: Option<Secret<String>>,
     /// Where `enable` keeps the registration whose verify token the handshake checks
-    /// (ahead of `verify_token`). Read at every GET.
+    /// (ahead of `verify_token`), and the subscriptions every POST is routed to. Read
+    /// at every GET, and at a POST when it changed.
     pub registration: Option<RegistrationStore>,
-    /// How many deduplication keys to remember; 0 turns deduplication off.
+    /// How many deduplication keys each subscription remembers; 0 turns deduplication
+    /// off.
     pub dedup_window: usize,
 }
 
@@ -154,15 +165,41 @@ impl Reply {
     }
 }
 
-/// A trigger's webhook endpoint.
+/// One subscription as the endpoint runs it: its trigger, its sink, its own
+/// deduplication window.
+struct Route {
+    subscription: Subscription,
+    trigger: Trigger,
+    sink: EventSink,
+    dedup: Mutex<DedupWindow>,
+}
+
+/// A subscription's trigger, in the component's terms.
+enum Trigger {
+    Messages(Properties),
+    Statuses(StatusProperties),
+}
+
+/// The routes of the subscriptions kept now, and the store's stamp they were read at.
+struct Routes {
+    stamp: Option<(Option<std::time::SystemTime>, u64)>,
+    routes: Arc<Vec<Arc<Route>>>,
+}
+
+/// A trigger's webhook endpoint: one phone number's, routing each request to every
+/// subscription the registration store keeps, or to the one its options describe when
+/// the store keeps none.
 pub struct Endpoint {
     connector: Connector,
     options: EndpointOptions,
     /// The secrets as the component takes them, made once.
     secrets: WebhookSecrets,
-    sink: EventSink,
     stats: Arc<Stats>,
-    dedup: Mutex<DedupWindow>,
+    /// The route of `options.properties` to the sink given at construction.
+    default: Arc<Route>,
+    routes: Mutex<Routes>,
+    /// The files subscriptions write to, opened once each.
+    files: Mutex<HashMap<String, EventSink>>,
 }
 
 impl Endpoint {
@@ -173,15 +210,31 @@ impl Endpoint {
         stats: Arc<Stats>,
     ) -> Self {
         let expose = |s: &Option<Secret<String>>| s.as_ref().map(|s| s.expose().clone());
+        let default = Arc::new(Route {
+            subscription: Subscription {
+                id: String::new(),
+                trigger: TriggerSpec::MessageReceived {
+                    sender_number: options.properties.sender_number.clone(),
+                },
+                sink: DEFAULT_SINK.into(),
+            },
+            trigger: Trigger::Messages(options.properties.clone()),
+            sink,
+            dedup: Mutex::new(DedupWindow::new(options.dedup_window)),
+        });
         Self {
             secrets: WebhookSecrets {
                 app_secret: expose(&options.app_secret),
                 verify_token: expose(&options.verify_token),
             },
-            dedup: Mutex::new(DedupWindow::new(options.dedup_window)),
+            routes: Mutex::new(Routes {
+                stamp: None,
+                routes: Arc::new(vec![default.clone()]),
+            }),
+            default,
+            files: Mutex::default(),
             connector,
             options,
-            sink,
             stats,
         }
     }
@@ -194,8 +247,8 @@ impl Endpoint {
         &self.stats
     }
 
-    /// Handles one request: the component answers the handshake or turns the body into
-    /// events, which are written (repeats dropped) before the 200.
+    /// Handles one request: the component answers the handshake, or turns the body into
+    /// each subscription's events, which are written (repeats dropped) before the 200.
     pub async fn handle(&self, request: WebhookRequest) -> Reply {
         let registered = match &self.options.registration {
             Some(store) if request.method == "GET" => store.verify_token(),
@@ -212,47 +265,184 @@ impl Endpoint {
             }
             None => &self.secrets,
         };
-        let outcome = self
-            .connector
-            .handle_webhook(&request, &self.options.properties, secrets)
-            .await;
-        match outcome {
-            Ok(Ok(Outcome::Respond(r))) => {
-                Reply::text(r.status, &r.content_type, r.body, "handshake".into())
+        let routes = match self.routes() {
+            Ok(routes) => routes,
+            Err(e) => {
+                let message = format!("the subscriptions could not be read: {e:#}");
+                return Reply::error(503, json!({"kind": "host", "message": message}));
             }
-            Ok(Ok(Outcome::Events(events))) => self.deliver(events),
-            Ok(Err(e)) => Reply::error(bindings::webhook_error_status(&e), json::webhook_error(&e)),
-            // The component was stopped (deadline, memory) or trapped: not acknowledged,
-            // so Meta redelivers; the endpoint goes on.
-            Err(e) => Reply::error(503, json::host_error(&e)),
+        };
+        // Every subscription sees the request: the first refusal (a bad signature is
+        // every subscription's) or failure answers it, and Meta redelivers. Those that
+        // wrote their events already drop them then as duplicates.
+        let (mut events, mut duplicates) = (0, 0);
+        for route in routes.iter() {
+            match self.handle_route(route, &request, secrets).await {
+                Handled::Delivered(fresh, repeated) => {
+                    events += fresh;
+                    duplicates += repeated;
+                }
+                Handled::Answer(reply) => return reply,
+            }
+            // A handshake needs one answer.
+            if request.method != "POST" {
+                break;
+            }
+        }
+        let note = format!("{events} events, {duplicates} duplicates");
+        Reply::text(200, "text/plain", "EVENT_RECEIVED", note)
+    }
+
+    /// The routes of the subscriptions kept now. A file store is read again only when
+    /// it changed, and a subscription that stays keeps its deduplication window.
+    fn routes(&self) -> anyhow::Result<Arc<Vec<Arc<Route>>>> {
+        let Some(store) = &self.options.registration else {
+            return Ok(self.routes.lock().unwrap().routes.clone());
+        };
+        let stamp = store.stamp();
+        let mut current = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if stamp.is_some() && stamp == current.stamp {
+            return Ok(current.routes.clone());
+        }
+        let subscriptions = store
+            .load()?
+            .map(|registered| registered.subscriptions)
+            .unwrap_or_default();
+        let routes = if subscriptions.is_empty() {
+            vec![self.default.clone()]
+        } else {
+            let mut routes = Vec::with_capacity(subscriptions.len());
+            for subscription in subscriptions {
+                let kept = current
+                    .routes
+                    .iter()
+                    .find(|r| r.subscription == subscription)
+                    .cloned();
+                routes.push(match kept {
+                    Some(route) => route,
+                    None => Arc::new(self.route(subscription)?),
+                });
+            }
+            routes
+        };
+        *current = Routes {
+            stamp,
+            routes: Arc::new(routes),
+        };
+        Ok(current.routes.clone())
+    }
+
+    fn route(&self, subscription: Subscription) -> anyhow::Result<Route> {
+        let trigger = match &subscription.trigger {
+            TriggerSpec::MessageReceived { sender_number } => Trigger::Messages(Properties {
+                sender_number: sender_number.clone(),
+            }),
+            TriggerSpec::StatusUpdated {
+                statuses,
+                recipient,
+            } => Trigger::Statuses(bindings::status_properties(statuses, recipient.clone())?),
+        };
+        let sink = match subscription.sink.as_str() {
+            DEFAULT_SINK => self.default.sink.clone(),
+            path => self.file_sink(path)?,
+        };
+        Ok(Route {
+            subscription,
+            trigger,
+            sink,
+            dedup: Mutex::new(DedupWindow::new(self.options.dedup_window)),
+        })
+    }
+
+    /// The sink of a file, opened once for appending (created with mode 0600: events
+    /// carry customers' messages).
+    fn file_sink(&self, path: &str) -> anyhow::Result<EventSink> {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = files.get(path) {
+            return Ok(sink.clone());
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
+            .open(path)
+            .with_context(|| format!("cannot open the events file {path}"))?;
+        let sink: EventSink = Arc::new(Mutex::new(file));
+        files.insert(path.to_owned(), sink.clone());
+        Ok(sink)
+    }
+
+    /// One subscription's part of a request.
+    async fn handle_route(
+        &self,
+        route: &Route,
+        request: &WebhookRequest,
+        secrets: &WebhookSecrets,
+    ) -> Handled {
+        let connector = &self.connector;
+        let events = match &route.trigger {
+            Trigger::Messages(properties) => {
+                match connector.handle_webhook(request, properties, secrets).await {
+                    Ok(Ok(Outcome::Respond(r))) => return Handled::respond(r),
+                    Ok(Ok(Outcome::Events(events))) => {
+                        convert(events, bindings::event).map(Lines::Messages)
+                    }
+                    Ok(Err(e)) => return Handled::refused(&e),
+                    Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+                }
+            }
+            Trigger::Statuses(properties) => {
+                match connector
+                    .handle_status_webhook(request, properties, secrets)
+                    .await
+                {
+                    Ok(Ok(StatusOutcome::Respond(r))) => return Handled::respond(r),
+                    Ok(Ok(StatusOutcome::Events(events))) => {
+                        convert(events, bindings::status_event).map(Lines::Statuses)
+                    }
+                    Ok(Err(e)) => return Handled::refused(&e),
+                    // The component was stopped (deadline, memory) or trapped: not
+                    // acknowledged, so Meta redelivers; the endpoint goes on.
+                    Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+                }
+            }
+        };
+        match events {
+            Ok(Lines::Messages(events)) => self.deliver(route, events, |e| &e.dedup_key),
+            Ok(Lines::Statuses(events)) => self.deliver(route, events, |e| &e.dedup_key),
+            // The component broke its contract: not acknowledged, so Meta redelivers.
+            Err(e) => Handled::Answer(Reply::error(
+                503,
+                json!({"kind": "host", "message": e.to_string()}),
+            )),
         }
     }
 
-    /// Writes the events not seen before; 200 once they are flushed.
-    fn deliver(&self, events: Vec<bindings::Event>) -> Reply {
-        let events = match events
-            .into_iter()
-            .map(bindings::event)
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(events) => events,
-            // The component broke its contract: not acknowledged, so Meta redelivers.
-            Err(e) => return Reply::error(503, json!({"kind": "host", "message": e.to_string()})),
-        };
+    /// Writes the events not seen before by this subscription; flushed before the 200.
+    fn deliver<E: serde::Serialize>(
+        &self,
+        route: &Route,
+        events: Vec<E>,
+        key: impl Fn(&E) -> &str,
+    ) -> Handled {
         let (fresh, duplicates): (Vec<_>, Vec<_>) = {
-            let mut dedup = self.dedup.lock().unwrap_or_else(|p| p.into_inner());
+            let mut dedup = route.dedup.lock().unwrap_or_else(|p| p.into_inner());
             events
                 .into_iter()
-                .partition(|event| dedup.insert(&event.dedup_key))
+                .partition(|event| dedup.insert(key(event)))
         };
-        if let Err(e) = write_events(&self.sink, &fresh) {
-            let mut dedup = self.dedup.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = write_events(&route.sink, &fresh) {
+            let mut dedup = route.dedup.lock().unwrap_or_else(|p| p.into_inner());
             for event in &fresh {
-                dedup.forget(&event.dedup_key);
+                dedup.forget(key(event));
             }
             // Not acknowledged, so Meta redelivers: nothing is lost.
             let message = format!("events could not be written: {e}");
-            return Reply::error(503, json!({"kind": "host", "message": message}));
+            return Handled::Answer(Reply::error(
+                503,
+                json!({"kind": "host", "message": message}),
+            ));
         }
         let stats = &self.stats;
         stats
@@ -261,12 +451,50 @@ impl Endpoint {
         stats
             .duplicates
             .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
-        let note = format!("{} events, {} duplicates", fresh.len(), duplicates.len());
-        Reply::text(200, "text/plain", "EVENT_RECEIVED", note)
+        Handled::Delivered(fresh.len(), duplicates.len())
     }
 }
 
-fn write_events(sink: &EventSink, events: &[webhook::Event]) -> std::io::Result<()> {
+/// What one subscription made of a request.
+enum Handled {
+    /// Its events were written: how many, and how many were repeats.
+    Delivered(usize, usize),
+    /// The request is answered with this, whatever the other subscriptions say.
+    Answer(Reply),
+}
+
+impl Handled {
+    fn respond(r: WebhookResponse) -> Self {
+        Handled::Answer(Reply::text(
+            r.status,
+            &r.content_type,
+            r.body,
+            "handshake".into(),
+        ))
+    }
+
+    fn refused(e: &WebhookError) -> Self {
+        Handled::Answer(Reply::error(
+            bindings::webhook_error_status(e),
+            json::webhook_error(e),
+        ))
+    }
+}
+
+/// A subscription's events, as the component's domain types.
+enum Lines {
+    Messages(Vec<webhook::Event>),
+    Statuses(Vec<statuses::StatusEvent>),
+}
+
+fn convert<W, D>(
+    events: Vec<W>,
+    f: impl Fn(W) -> Result<D, bindings::InvalidEventJson>,
+) -> Result<Vec<D>, bindings::InvalidEventJson> {
+    events.into_iter().map(f).collect()
+}
+
+fn write_events<E: serde::Serialize>(sink: &EventSink, events: &[E]) -> std::io::Result<()> {
     if events.is_empty() {
         return Ok(());
     }

@@ -59,6 +59,12 @@ struct LimitArgs {
     /// Response body bytes the component may read per outbound request.
     #[arg(long, global = true, value_name = "BYTES", default_value_t = OutboundLimits::default().max_response_bytes)]
     max_response_bytes: u64,
+    /// The same for a media file from Meta's media host (Download Media).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = OutboundLimits::default().max_media_bytes)]
+    max_media_bytes: u64,
+    /// Running time of a media transfer's call, in milliseconds (waiting on HTTP excluded).
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(Limits::default().transfer_deadline))]
+    transfer_deadline_ms: u64,
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -71,10 +77,12 @@ impl LimitArgs {
             memory_bytes: self.max_memory,
             memory_per_body_byte: self.memory_per_body_byte,
             deadline: Duration::from_millis(self.deadline_ms),
+            transfer_deadline: Duration::from_millis(self.transfer_deadline_ms),
             outbound: OutboundLimits {
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
                 response_timeout: Duration::from_millis(self.response_timeout_ms),
                 max_response_bytes: self.max_response_bytes,
+                max_media_bytes: self.max_media_bytes,
             },
             ..Limits::default()
         }
@@ -99,6 +107,11 @@ enum Command {
     SendLocation(cli::actions::LocationArgs),
     /// Action "Mark as Read": mark a message as read, optionally showing "typing…".
     MarkAsRead(cli::actions::ReadArgs),
+    /// Action "Download Media": download a customer's file by its media ID to --out,
+    /// streamed, and kept only once its SHA-256 and size matched.
+    DownloadMedia(cli::actions::DownloadArgs),
+    /// Action "Upload Media": upload a file (streamed) and print its media ID.
+    UploadMedia(cli::actions::UploadArgs),
     /// Connection test: read the business phone number with the token and print it.
     TestConnection(GraphArgs),
     /// Trigger "Message received": run one webhook POST body through the component and
@@ -106,11 +119,12 @@ enum Command {
     Trigger(TriggerArgs),
     /// Serve the trigger's webhook endpoint over HTTP; events go to stdout as JSON lines.
     Serve(ServeArgs),
-    /// Switch the trigger on: make a registration (written to --out, mode 0600), then
-    /// point the phone number's webhooks at --webhook-url (Meta verifies it first).
+    /// Switch a trigger on: the phone number's first one makes a registration (written
+    /// to --out, mode 0600) and points the number's webhooks at --webhook-url (Meta
+    /// verifies it first); later ones add a subscription to that file, without Meta.
     Enable(EnableArgs),
-    /// Switch the trigger off: remove the phone number's alternate callback if it is
-    /// still the registration's URL.
+    /// Switch a trigger off: remove its subscription; with the last one, remove the
+    /// phone number's alternate callback if it is still the registration's URL.
     Disable(DisableArgs),
     /// Measure the connector: load, trigger (fresh and reused instance, native), send,
     /// serve under load, sizes. Build with --release for meaningful figures.
@@ -145,8 +159,9 @@ pub(crate) struct GraphArgs {
     /// Phone number ID (default with the built-in stub: 100000000000001).
     #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID")]
     phone_number_id: Option<String>,
-    /// Send the Graph API calls to this base URL (e.g. http://127.0.0.1:8080) instead of
-    /// answering them from the built-in stub. Path and headers are unchanged.
+    /// Send the component's requests to this base URL (e.g. http://127.0.0.1:8080)
+    /// instead of answering them from the built-in stub: those to every Meta host of the
+    /// manifest (the Graph API, the media host), path, query and headers unchanged.
     #[arg(long, value_name = "URL")]
     graph_url: Option<String>,
 }
@@ -237,7 +252,10 @@ struct ServeArgs {
     #[arg(long)]
     no_access_log: bool,
     /// A registration file written by `enable`: the hub.challenge GET must present its
-    /// verify token. Read at every handshake, so `serve` may start before `enable` runs.
+    /// verify token, and each POST goes to every subscription it holds (each with its
+    /// own filter, events file and deduplication). Read again whenever it changes, so
+    /// `serve` may start before `enable` runs. Without subscriptions in it, --sender-number
+    /// and standard output serve.
     #[arg(long, value_name = "FILE")]
     registration: Option<PathBuf>,
 }
@@ -247,14 +265,33 @@ struct EnableArgs {
     /// The webhook URL Meta is to deliver to: https, at most 200 characters.
     #[arg(long, value_name = "URL")]
     webhook_url: String,
-    /// Where to write the registration (it holds the verify token: mode 0600, never
-    /// overwritten). `serve --registration` and `disable --registration` read it.
-    #[arg(long, value_name = "FILE", default_value = "registration.json")]
+    /// The registration file: created by the phone number's first `enable` (it holds
+    /// the verify token: mode 0600, never overwritten), and added to by the next ones.
+    /// `serve --registration` and `disable --registration` read it.
+    #[arg(
+        long,
+        visible_alias = "registration",
+        value_name = "FILE",
+        default_value = "registration.json"
+    )]
     out: PathBuf,
-    /// Sender number or user ID: checked now, so that a bad one fails before anything is
-    /// enabled.
+    /// Trigger "Message received"'s sender number or user ID: checked now, so that a
+    /// bad one fails before anything is enabled.
     #[arg(long)]
     sender_number: Option<String>,
+    /// Subscribe trigger "Message status updated" instead of "Message received".
+    #[arg(long, conflicts_with = "sender_number")]
+    statuses: bool,
+    /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
+    #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
+    status: Vec<String>,
+    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
+    #[arg(long, requires = "statuses")]
+    recipient: Option<String>,
+    /// Where `serve` writes this subscription's events (JSON lines, appended; created
+    /// with mode 0600); - for serve's standard output.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    events: String,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -264,6 +301,10 @@ struct DisableArgs {
     /// The registration file written by `enable`.
     #[arg(long, value_name = "FILE")]
     registration: PathBuf,
+    /// Remove only this subscription (the ID `enable` printed); the phone number's
+    /// callback goes with the last one. Without it, every subscription goes.
+    #[arg(long, value_name = "ID")]
+    subscription: Option<String>,
     #[command(flatten)]
     graph: GraphArgs,
 }

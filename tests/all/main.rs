@@ -6,6 +6,7 @@
 //! - `status_updated`: the status trigger on Meta's status webhooks, its filters;
 //! - `send_message`: the action's requests, outputs and errors;
 //! - `actions`: the other message actions: exact requests, every limit, hinted errors;
+//! - `media_files`: Download Media and Upload Media, streamed, checked, refused;
 //! - `connection_test`: the connection test;
 //! - `switching_on_and_off`: `new-registration`, `enable`, `disable` against loopback
 //!   Graph API servers;
@@ -23,6 +24,7 @@ mod fuzz_signature;
 #[path = "../../fuzz/bodies/webhook.rs"]
 mod fuzz_webhook;
 mod manifest_sync;
+mod media_files;
 mod message_received;
 mod send_message;
 mod status_updated;

@@ -1,14 +1,17 @@
-//! The message actions beyond "Send Message": their flags, and the calls they make.
+//! The actions beyond "Send Message": their flags, and the calls they make.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use clap::Args;
 use host_harness::bindings::{
-    InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput, TemplateInput,
-    interactive, media, template,
+    DownloadInput, InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput,
+    TemplateInput, UploadInput, interactive, media, template,
 };
 use host_harness::{Connector, json};
 use serde_json::json;
 
-use super::{Failure, answered, graph_setup, print_json};
+use super::{Failure, answered, answered_by, graph_setup, print_json};
 use crate::GraphArgs;
 
 /// `KEY=VALUE`, split at the first `=`.
@@ -339,4 +342,102 @@ pub async fn mark_as_read(connector: &Connector, args: ReadArgs) -> Result<(), F
     };
     answered(connector.mark_as_read(&connection, &input).await)?;
     print_json(&json!({"success": true}))
+}
+
+#[derive(Args)]
+pub struct DownloadArgs {
+    /// The media ID, e.g. a message's image.id from the trigger.
+    #[arg(long)]
+    media_id: String,
+    /// Where to write the file. It is written to a temporary file next to it (mode 0600)
+    /// and renamed only once its SHA-256 and size matched; on any error nothing is left.
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// The file's bytes never sit whole in memory: the component copies them chunk by chunk
+/// from the response to a temporary file, which becomes `--out` only on success.
+pub async fn download_media(connector: &Connector, args: DownloadArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let directory = match args.out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempfile_in(&directory)
+        .with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
+    let file = tokio::fs::File::from_std(
+        temporary
+            .as_file()
+            .try_clone()
+            .map_err(anyhow::Error::from)?,
+    );
+    let input = DownloadInput {
+        media_id: args.media_id,
+    };
+    // On an error, `temporary` is dropped here, and with it the partial file.
+    let output = answered_by(
+        connector.download_media(&connection, &input, file).await,
+        json::transfer_error,
+    )?;
+    temporary
+        .as_file()
+        .sync_all()
+        .map_err(anyhow::Error::from)?;
+    temporary
+        .persist(&args.out)
+        .map_err(|e| anyhow::Error::from(e.error))
+        .with_context(|| format!("cannot rename the download to {}", args.out.display()))?;
+    let mut printed = json::download_output(&output);
+    printed["path"] = args.out.display().to_string().into();
+    print_json(&printed)
+}
+
+#[derive(Args)]
+pub struct UploadArgs {
+    /// The file to upload; it is streamed, never read whole.
+    #[arg(long, value_name = "PATH")]
+    file: PathBuf,
+    /// Its MIME type (default: guessed from the extension), one Meta accepts, e.g.
+    /// image/jpeg or application/pdf.
+    #[arg(long, value_name = "TYPE")]
+    mime: Option<String>,
+    /// The name Meta shows (default: the file's name).
+    #[arg(long)]
+    filename: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn upload_media(connector: &Connector, args: UploadArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let file = tokio::fs::File::open(&args.file)
+        .await
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let file_size = file.metadata().await.map_err(anyhow::Error::from)?.len();
+    let mime_type = args.mime.unwrap_or_else(|| {
+        mime_guess::from_path(&args.file)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned()
+    });
+    let filename = args.filename.unwrap_or_else(|| {
+        args.file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let input = UploadInput {
+        mime_type,
+        filename,
+        file_size,
+    };
+    let output = answered_by(
+        connector.upload_media(&connection, &input, file).await,
+        json::transfer_error,
+    )?;
+    print_json(&json!({"id": output.id}))
 }

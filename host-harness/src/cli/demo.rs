@@ -25,6 +25,8 @@ pub const SAMPLE_WEBHOOK: &str = include_str!("demo_webhook.json");
 /// A status webhook as Meta sends it when a message could not be delivered: 131047, more
 /// than 24 hours since the customer last wrote.
 const FAILED_STATUS: &str = include_str!("demo_failed_status.json");
+/// A customer's photo, as Meta delivers it: the message carries the media ID only.
+const PHOTO_WEBHOOK: &str = include_str!("demo_image.json");
 /// The username user's business-scoped user ID in [`SAMPLE_WEBHOOK`].
 const USERNAME_USER: &str = "US.13491208655302741918";
 const DEMO_APP_SECRET: &str = "demo-app-secret";
@@ -202,6 +204,47 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         failed.hint.as_deref().unwrap_or("none")
     )?;
 
+    // 3c. A customer sends a photo: the event carries its media ID; Download Media
+    // fetches it, streamed to a temporary file and checked against Meta's SHA-256.
+    let photo_request = signed_post(PHOTO_WEBHOOK.as_bytes().to_vec(), DEMO_APP_SECRET);
+    let photo_event = match connector
+        .handle_webhook(&photo_request, &no_filter, &secrets)
+        .await?
+    {
+        Ok(Outcome::Events(events)) => events.into_iter().next(),
+        other => bail!("the photo webhook was not turned into events: {other:?}"),
+    }
+    .context("the photo webhook gave no event")?;
+    let photo_event = bindings::event(photo_event)?;
+    let content: Value = photo_event
+        .entry
+        .changes
+        .messages
+        .content
+        .as_ref()
+        .map(|c| serde_json::from_str(c.get()))
+        .transpose()?
+        .context("the photo message has no image object")?;
+    let media_id = content["id"]
+        .as_str()
+        .context("the image has no media ID")?
+        .to_owned();
+    let file = tempfile::NamedTempFile::new()?;
+    let destination = tokio::fs::File::from_std(file.reopen()?);
+    let download = bindings::DownloadInput {
+        media_id: media_id.clone(),
+    };
+    let photo = connector
+        .download_media(&connection, &download, destination)
+        .await?
+        .map_err(|e| anyhow::anyhow!("download failed: {}", json::transfer_error(&e)))?;
+    let on_disk = std::fs::metadata(file.path())?.len();
+    writeln!(
+        out,
+        "3c. A customer sends a photo (image.id {media_id}) → Download Media: {} ({on_disk} bytes written to a temporary file, removed after the demo)\n",
+        json::download_output(&photo)
+    )?;
+
     // 4. The actions: answer both senders, by phone number and by BSUID.
     let [(phone, first_id), (user_id, _)] = &senders[..] else {
         bail!("expected two senders to answer, got {senders:?}");
@@ -333,13 +376,14 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     )?;
 
     Ok(format!(
-        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); {} status events, a failed one with its hint ({}); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); {} status events, a failed one with its hint ({}); downloaded a customer's photo ({} bytes, SHA-256 checked); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
         counts[0],
         counts[1],
         counts[2],
         rejected["kind"].as_str().unwrap_or_default(),
         status_events.len(),
         failed_code,
+        photo.file_size,
         replies[0],
         replies[1],
         actions.len(),

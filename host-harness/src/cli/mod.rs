@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, removal_name};
 use host_harness::endpoint::{Endpoint, EndpointOptions, Stats};
 use host_harness::fakes::stub_graph::{self, StubGraph};
-use host_harness::registration::RegistrationStore;
+use host_harness::registration::{Registered, RegistrationStore, TriggerSpec};
 use host_harness::serve::{self, ServeOptions};
 use host_harness::{
     Allocation, COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
@@ -45,7 +45,12 @@ impl From<CallError> for Failure {
 
 /// The component's answer, or the failure to report.
 pub(crate) fn answered<T>(call: Call<T>) -> Result<T, Failure> {
-    call?.map_err(|e| Failure::Connector(json::connector_error(&e)))
+    answered_by(call, json::connector_error)
+}
+
+/// The same, for a call whose error is another WIT type, as `to_json` writes it.
+pub(crate) fn answered_by<T, E>(call: Call<T, E>, to_json: fn(&E) -> Value) -> Result<T, Failure> {
+    call?.map_err(|e| Failure::Connector(to_json(&e)))
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -101,6 +106,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SendReaction(args) => actions::send_reaction(&connector, args).await,
         Command::SendLocation(args) => actions::send_location(&connector, args).await,
         Command::MarkAsRead(args) => actions::mark_as_read(&connector, args).await,
+        Command::DownloadMedia(args) => actions::download_media(&connector, args).await,
+        Command::UploadMedia(args) => actions::upload_media(&connector, args).await,
         Command::TestConnection(args) => {
             let (connector, connection) = graph_setup(&connector, &args)?;
             let account = answered(connector.test_connection(&connection).await)?;
@@ -125,6 +132,32 @@ async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
     print_json(&json::send_output(&output))
 }
 
+/// The subscription `enable`'s flags describe, checked: the statuses' names and the
+/// recipient (as the status trigger reads it) here; the sender number by the component's
+/// `new-registration`.
+fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
+    if !args.statuses {
+        return Ok(TriggerSpec::MessageReceived {
+            sender_number: args.sender_number.clone(),
+        });
+    }
+    bindings::status_properties(&args.status, args.recipient.clone())?;
+    if let Err(reason) =
+        whatsapp_connector::identity::SenderFilter::parse(args.recipient.as_deref())
+    {
+        return Err(Failure::Connector(
+            json!({"kind": "invalid-input", "field": "recipient", "reason": reason}),
+        ));
+    }
+    Ok(TriggerSpec::StatusUpdated {
+        statuses: args.status.clone(),
+        recipient: args.recipient.clone(),
+    })
+}
+
+/// Switches a trigger on. The phone number's first subscription makes the
+/// registration and points the number's webhooks at it (Meta verifies the URL); a
+/// later one, for the same URL, is only added to the store: Meta is not called again.
 async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
     let store = RegistrationStore::File(args.out.clone());
     let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
@@ -132,38 +165,96 @@ async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> 
         let stub = verifying_stub(connector, &store);
         graph_connector = graph_connector.with_outbound(stub.outbound());
     }
+    let trigger = subscription_trigger(&args)?;
     let properties = Properties {
-        sender_number: args.sender_number,
+        sender_number: args.sender_number.clone(),
     };
+    // Validates the connection, the sender number and the URL, with no network.
     let registration = answered(
         graph_connector
             .new_registration(&connection, &properties, &args.webhook_url)
             .await,
     )?;
-    store.save_new(&registration)?;
-    let enabled = graph_connector.enable(&connection, &registration).await;
+    if let Some(mut registered) = store.load()? {
+        let kept = &registered.registration;
+        if kept.callback_url != args.webhook_url
+            || kept.phone_number_id != registration.phone_number_id
+        {
+            let reason = format!(
+                "{} holds phone number {}'s registration for {}: a phone number has one \
+                 callback URL, so subscribe with that URL (or disable it first)",
+                args.out.display(),
+                kept.phone_number_id,
+                kept.callback_url
+            );
+            return Err(Failure::Connector(
+                json!({"kind": "invalid-input", "field": "webhook-url", "reason": reason}),
+            ));
+        }
+        let id = registered.subscribe(trigger, args.events.clone());
+        store.update(&registered)?;
+        return print_json(&json!({
+            "subscribed": id,
+            "meta": "not called: the phone number's callback already points at this registration",
+            "registration": registered.redacted(),
+            "registration_file": args.out,
+        }));
+    }
+    let mut registered = Registered::new(registration);
+    let id = registered.subscribe(trigger, args.events.clone());
+    store.create(&registered)?;
+    let enabled = graph_connector
+        .enable(&connection, &registered.registration)
+        .await;
     if !matches!(enabled, Ok(Ok(()))) {
         // Nothing was enabled: the file would only keep a useless secret around.
         let _ = std::fs::remove_file(&args.out);
     }
     answered(enabled)?;
     print_json(&json!({
-        "enabled": registration.redacted(),
+        "subscribed": id,
+        "enabled": registered.registration.redacted(),
         "registration_file": args.out,
     }))
 }
 
+/// Switches a trigger off: its subscription only, while others remain; the last one
+/// out (or no --subscription: all of them) removes the phone number's callback.
 async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure> {
-    let registration = RegistrationStore::File(args.registration.clone())
-        .load()?
-        .with_context(|| format!("no registration at {}", args.registration.display()))?;
+    let store = RegistrationStore::File(args.registration.clone());
+    let mut registered = store.load()?.with_context(|| {
+        format!(
+            "no registration at {} (the last disable removes it)",
+            args.registration.display()
+        )
+    })?;
+    if let Some(id) = &args.subscription {
+        if !registered.unsubscribe(id) {
+            return Err(anyhow::anyhow!(
+                "{} has no subscription {id}",
+                args.registration.display()
+            )
+            .into());
+        }
+        if !registered.subscriptions.is_empty() {
+            store.update(&registered)?;
+            return print_json(&json!({
+                "unsubscribed": id,
+                "remaining": registered.subscriptions,
+                "meta": "not called: other subscriptions still use the phone number's callback",
+            }));
+        }
+    }
+    let registration = &registered.registration;
     let mut graph = args.graph;
     graph
         .phone_number_id
         .get_or_insert_with(|| registration.phone_number_id.clone());
     let (connector, connection) = graph_setup(connector, &graph)?;
-    let removal = answered(connector.disable(&connection, &registration).await)?;
+    let removal = answered(connector.disable(&connection, registration).await)?;
+    store.remove()?;
     print_json(&json!({
+        "unsubscribed": args.subscription,
         "removal": removal_name(removal),
         "callback_url": registration.callback_url,
     }))
@@ -249,20 +340,7 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         verify_token: None,
     };
     if args.statuses {
-        use bindings::status::StatusKind as K;
-        let properties = bindings::StatusProperties {
-            statuses: args
-                .status
-                .iter()
-                .map(|kind| match kind.as_str() {
-                    "sent" => K::Sent,
-                    "delivered" => K::Delivered,
-                    "read" => K::Read,
-                    _ => K::Failed,
-                })
-                .collect(),
-            recipient: args.recipient,
-        };
+        let properties = bindings::status_properties(&args.status, args.recipient)?;
         return match connector
             .handle_status_webhook(&request, &properties, &secrets)
             .await?
@@ -329,11 +407,18 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
         max_concurrency: args.max_concurrency,
         access_log: !args.no_access_log,
     };
-    if let Some(store) = &options.registration {
-        // A file that exists must be a registration; one that does not may come later.
-        store.load()?;
-    }
     eprintln!("serve: listening on http://{address} ({options:?}, {framing:?})");
+    if let Some(store) = &options.registration
+        // A file that exists must be a registration; one that does not may come later.
+        && let Some(registered) = store.load()?
+        && !registered.subscriptions.is_empty()
+    {
+        eprintln!(
+            "serve: {} subscription(s) from the registration file; --sender-number is not used: {}",
+            registered.subscriptions.len(),
+            serde_json::to_string(&registered.subscriptions).unwrap_or_default()
+        );
+    }
     if options.app_secret.is_none() {
         eprintln!(
             "serve: WARNING: --allow-unsigned: POSTs are accepted without X-Hub-Signature-256. \

@@ -51,11 +51,39 @@ pub fn in_process(endpoint: Arc<Endpoint>) -> Callback {
     })
 }
 
-/// The stub Graph API and the alternate callback URLs set on it.
+/// The stub Graph API and the state the connector changes on it: the alternate
+/// callback URLs, and the media uploaded.
 #[derive(Default)]
 pub struct StubGraph {
     overrides: Mutex<HashMap<String, String>>,
+    media: Mutex<HashMap<String, StubMedia>>,
     callback: Option<Callback>,
+}
+
+/// A media file the stub holds.
+#[derive(Debug, Clone)]
+pub struct StubMedia {
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Any media ID the stub was not given by an upload stands for a customer's photo: a
+/// small file made from the ID, so that the demo can download what a webhook names.
+pub fn sample_media(media_id: &str) -> StubMedia {
+    let mut bytes = b"\xFF\xD8\xFF\xE0 stub JPEG for media ".to_vec();
+    bytes.extend_from_slice(media_id.as_bytes());
+    bytes.resize(4096, b'.');
+    StubMedia {
+        mime_type: "image/jpeg".into(),
+        bytes,
+    }
+}
+
+/// The media URL `GET /{media-id}` answers with, on Meta's media host.
+pub fn media_url(media_id: &str) -> String {
+    format!(
+        "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid={media_id}&ext=1767225600&hash=stub"
+    )
 }
 
 impl StubGraph {
@@ -63,8 +91,8 @@ impl StubGraph {
     /// alternate callback fails as it does when Meta cannot reach the URL.
     pub fn new(callback: Option<Callback>) -> Arc<Self> {
         Arc::new(Self {
-            overrides: Mutex::default(),
             callback,
+            ..Self::default()
         })
     }
 
@@ -82,10 +110,30 @@ impl StubGraph {
         self.overrides.lock().unwrap().get(phone_number_id).cloned()
     }
 
-    /// Answers one request like the Graph API would.
+    /// The media held under `media_id`: uploaded, or else the sample.
+    pub fn media(&self, media_id: &str) -> StubMedia {
+        self.media
+            .lock()
+            .unwrap()
+            .get(media_id)
+            .cloned()
+            .unwrap_or_else(|| sample_media(media_id))
+    }
+
+    /// Answers one request like the Graph API (and Meta's media host) would.
     pub async fn answer(&self, request: &RecordedRequest) -> StubResponse {
         let (phone_number_id, query) = match route(request) {
             Route::Answered(answer) => return answer,
+            Route::Media { id } => return self.media_metadata(&id),
+            Route::MediaBytes { id } => {
+                let media = self.media(&id);
+                return StubResponse {
+                    status: 200,
+                    headers: vec![("content-type".into(), media.mime_type)],
+                    body: media.bytes,
+                };
+            }
+            Route::Upload { boundary } => return self.upload(&boundary, &request.body).await,
             Route::PhoneNumber { id, query } => (id, query),
         };
         match request.method.as_str() {
@@ -104,6 +152,49 @@ impl StubGraph {
             "POST" => self.configure(&phone_number_id, &request.body).await,
             _ => unsupported(),
         }
+    }
+
+    /// `GET /{media-id}`: `{url, mime_type, sha256, file_size, id}`.
+    fn media_metadata(&self, media_id: &str) -> StubResponse {
+        use sha2::Digest as _;
+        let media = self.media(media_id);
+        StubResponse::json(
+            200,
+            &json!({
+                "messaging_product": "whatsapp",
+                "url": media_url(media_id),
+                "mime_type": media.mime_type,
+                "sha256": hex::encode(sha2::Sha256::digest(&media.bytes)),
+                "file_size": media.bytes.len(),
+                "id": media_id,
+            }),
+        )
+    }
+
+    /// `POST /{phone-number-id}/media`: the multipart body, read with a real parser;
+    /// the file is kept under a new ID.
+    async fn upload(&self, boundary: &str, body: &[u8]) -> StubResponse {
+        let fields = match multipart_fields(boundary, body.to_vec()).await {
+            Ok(fields) => fields,
+            Err(e) => return invalid_parameter(&format!("the multipart body is invalid: {e}")),
+        };
+        let field = |name: &str| fields.iter().find(|f| f.name == name);
+        if field("messaging_product").map(|f| f.bytes.as_slice()) != Some(b"whatsapp") {
+            return invalid_parameter("The parameter messaging_product is required");
+        }
+        let (Some(kind), Some(file)) = (field("type"), field("file")) else {
+            return invalid_parameter("The parameters type and file are required");
+        };
+        let id = format!(
+            "{}",
+            900_000_000_000 + NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed)
+        );
+        let media = StubMedia {
+            mime_type: String::from_utf8_lossy(&kind.bytes).into_owned(),
+            bytes: file.bytes.clone(),
+        };
+        self.media.lock().unwrap().insert(id.clone(), media);
+        StubResponse::json(200, &json!({"id": id}))
     }
 
     /// `POST /{phone-number-id}` with `webhook_configuration`: set (after verifying the
@@ -178,7 +269,57 @@ fn percent_encode(value: &str) -> String {
 
 enum Route {
     Answered(StubResponse),
-    PhoneNumber { id: String, query: String },
+    PhoneNumber {
+        id: String,
+        query: String,
+    },
+    /// `GET /{media-id}`.
+    Media {
+        id: String,
+    },
+    /// `GET` of a media URL on Meta's media host.
+    MediaBytes {
+        id: String,
+    },
+    /// `POST /{phone-number-id}/media`.
+    Upload {
+        boundary: String,
+    },
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct FormField {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Reads a `multipart/form-data` body with `multer` (the parser hyper's ecosystem
+/// uses), so that the component's encoder is checked by someone else's reading of it.
+pub async fn multipart_fields(
+    boundary: &str,
+    body: Vec<u8>,
+) -> Result<Vec<FormField>, multer::Error> {
+    let stream = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body))
+    });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let bytes = field.bytes().await?.to_vec();
+        fields.push(FormField {
+            name,
+            filename,
+            content_type,
+            bytes,
+        });
+    }
+    Ok(fields)
 }
 
 /// A Graph API error body, as Meta shapes it.
@@ -208,6 +349,14 @@ fn route(request: &RecordedRequest) -> Route {
             "Invalid OAuth access token - Cannot parse access token",
         ));
     }
+    if request.url.starts_with("https://lookaside.fbsbx.com/") {
+        let id = request
+            .path_and_query
+            .split_once("mid=")
+            .map(|(_, rest)| rest.split('&').next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        return Route::MediaBytes { id };
+    }
     let prefix = format!("/{GRAPH_VERSION}/");
     let Some(rest) = request.path_and_query.strip_prefix(&prefix) else {
         return Route::Answered(graph_error(
@@ -221,6 +370,22 @@ fn route(request: &RecordedRequest) -> Route {
     let segments: Vec<&str> = path.split('/').collect();
     match (request.method.as_str(), segments.as_slice()) {
         ("POST", [_phone_number_id, "messages"]) => Route::Answered(send_message(&request.body)),
+        ("POST", [_phone_number_id, "media"]) => {
+            let boundary = request
+                .header("content-type")
+                .and_then(|t| multer::parse_boundary(t).ok());
+            match boundary {
+                Some(boundary) => Route::Upload { boundary },
+                None => {
+                    Route::Answered(invalid_parameter("a multipart/form-data body is required"))
+                }
+            }
+        }
+        ("GET", [id]) if query.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            Route::Media {
+                id: (*id).to_owned(),
+            }
+        }
         ("GET", [id]) if query.starts_with("fields=") => Route::PhoneNumber {
             id: (*id).to_owned(),
             query: query.to_owned(),

@@ -25,6 +25,9 @@ use whatsapp_connector::{statuses, trigger};
 pub use exports::whatsapp::connector::connection::{
     Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
 };
+pub use exports::whatsapp::connector::download_media::{
+    Input as DownloadInput, Output as DownloadOutput, TransferError,
+};
 pub use exports::whatsapp::connector::mark_as_read::Input as ReadInput;
 pub use exports::whatsapp::connector::message_received::{
     Event, Outcome, Properties, Registration as WitRegistration, Removal, WebhookError,
@@ -40,6 +43,9 @@ pub use exports::whatsapp::connector::send_reaction::Input as ReactionInput;
 pub use exports::whatsapp::connector::send_template::{self as template, Input as TemplateInput};
 pub use exports::whatsapp::connector::status_updated::{
     self as status, Event as StatusEvent, Outcome as StatusOutcome, Properties as StatusProperties,
+};
+pub use exports::whatsapp::connector::upload_media::{
+    Input as UploadInput, Output as UploadOutput,
 };
 
 /// The connection as the component takes it.
@@ -213,5 +219,30 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
                 },
             },
         },
+    })
+}
+
+/// Trigger "Message status updated"'s properties from the statuses' names (`sent`,
+/// `delivered`, `read`, `failed`) as a host stores them.
+pub fn status_properties(
+    statuses: &[String],
+    recipient: Option<String>,
+) -> anyhow::Result<StatusProperties> {
+    use status::StatusKind as K;
+    let statuses = statuses
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "sent" => K::Sent,
+                "delivered" => K::Delivered,
+                "read" => K::Read,
+                "failed" => K::Failed,
+                other => anyhow::bail!("{other:?} is not a status (sent, delivered, read, failed)"),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(StatusProperties {
+        statuses,
+        recipient,
     })
 }

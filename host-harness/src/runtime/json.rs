@@ -5,7 +5,10 @@
 use serde_json::{Map, Value, json};
 
 use super::CallError;
-use super::bindings::{self, Account, ConnectorError, Event, GraphError, SendOutput, WebhookError};
+use super::bindings::{
+    self, Account, ConnectorError, DownloadOutput, Event, GraphError, SendOutput, TransferError,
+    WebhookError,
+};
 
 /// `{messaging_product, contacts: [{input, wa_id?, user_id?}], messages: [{id}]}`.
 pub fn send_output(output: &SendOutput) -> Value {
@@ -76,6 +79,32 @@ pub fn connector_error(error: &ConnectorError) -> Value {
             "reason": u.reason,
             "retryable": u.retryable,
         }),
+    }
+}
+
+/// `{id, mime_type, sha256, file_size}`: what Download Media checked.
+pub fn download_output(output: &DownloadOutput) -> Value {
+    json!({
+        "id": output.id,
+        "mime_type": output.mime_type,
+        "sha256": output.sha256,
+        "file_size": output.file_size,
+    })
+}
+
+/// A media transfer's error: a Graph call's error as [`connector_error`] gives it, or
+/// `{"kind": "url-refused" | "mismatch" | "stream", ...}`.
+pub fn transfer_error(error: &TransferError) -> Value {
+    match error {
+        TransferError::Request(e) => connector_error(e),
+        TransferError::UrlRefused(reason) => json!({"kind": "url-refused", "reason": reason}),
+        TransferError::Mismatch(m) => json!({
+            "kind": "mismatch",
+            "check": m.check,
+            "expected": m.expected,
+            "actual": m.actual,
+        }),
+        TransferError::Stream(reason) => json!({"kind": "stream", "reason": reason}),
     }
 }
 

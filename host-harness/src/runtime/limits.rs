@@ -38,6 +38,10 @@ pub struct Limits {
     pub table_elements: usize,
     /// Running time of one call (waiting on the host excluded), rounded up to [`TICK`]s.
     pub deadline: Duration,
+    /// Running time of a media transfer's call: hashing and copying 100 MB takes the
+    /// component far longer than any other call, and waiting on the network still does
+    /// not count.
+    pub transfer_deadline: Duration,
     /// Outbound requests' timeouts and response size.
     pub outbound: OutboundLimits,
 }
@@ -50,6 +54,7 @@ impl Default for Limits {
             max_webhook_body: DEFAULT_MAX_WEBHOOK_BODY,
             table_elements: 10_000,
             deadline: Duration::from_secs(2),
+            transfer_deadline: Duration::from_secs(60),
             outbound: OutboundLimits::default(),
         }
     }
@@ -69,8 +74,13 @@ impl Limits {
     }
 
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        self.deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64
+        ticks(self.deadline)
     }
+}
+
+/// A deadline in [`TICK`]s, rounded up, at least one.
+pub(crate) fn ticks(deadline: Duration) -> u64 {
+    deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64
 }
 
 /// Why a call of the component was stopped by the host.

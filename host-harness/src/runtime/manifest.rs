@@ -29,10 +29,10 @@ pub fn allowed_outbound_hosts() -> &'static [String] {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_graph_api_is_the_only_allowed_host() {
+    fn the_graph_api_and_metas_media_host_are_the_only_allowed_hosts() {
         assert_eq!(
             super::allowed_outbound_hosts(),
-            ["https://graph.facebook.com"]
+            ["https://graph.facebook.com", "https://lookaside.fbsbx.com"]
         );
     }
 }

@@ -23,13 +23,16 @@ pub mod outbound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Precompiled, Store,
     UpdateDeadline,
 };
+use wasmtime_wasi::p2::pipe::{AsyncReadStream, AsyncWriteStream};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use whatsapp_connector::registration::Registration;
@@ -87,6 +90,8 @@ pub struct HostState {
     hooks: OutboundHooks,
     limiter: Limiter,
     ticks_left: u64,
+    /// The running call's deadline, for its error.
+    deadline: Duration,
     timed_out: bool,
 }
 
@@ -108,6 +113,10 @@ impl WasiHttpView for HostState {
         }
     }
 }
+
+/// Bytes of a media transfer's stream that may wait in the host: the component copies
+/// 64 KiB at a time, so two chunks keep both sides busy and the host's memory flat.
+pub const STREAM_BUFFER: usize = 128 * 1024;
 
 /// Bytes of each pooled memory and table kept mapped between instances: the component's
 /// stack, data and the heap a call uses fit inside.
@@ -317,6 +326,7 @@ impl Connector {
             hooks: self.outbound.hooks(limits.outbound),
             limiter: Limiter::new(&limits),
             ticks_left: limits.deadline_ticks(),
+            deadline: limits.deadline,
             timed_out: false,
         };
         let mut store = Store::new(&self.loaded.engine, state);
@@ -333,12 +343,8 @@ impl Connector {
             Ok(UpdateDeadline::Yield(1))
         });
         match self.loaded.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance {
-                store,
-                bindings,
-                limits,
-            }),
-            Err(error) => Err(stopped(&store, limits, error)),
+            Ok(bindings) => Ok(Instance { store, bindings }),
+            Err(error) => Err(stopped(&store, error)),
         }
     }
 
@@ -349,14 +355,25 @@ impl Connector {
         memory: usize,
         f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        self.call_with_deadline(memory, self.limits.deadline, f)
+            .await
+    }
+
+    /// [`Connector::call`] with another deadline (a transfer's).
+    async fn call_with_deadline<R>(
+        &self,
+        memory: usize,
+        deadline: Duration,
+        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         let (result, peak) = match &self.kept {
             Some(kept) => {
                 let mut kept = kept.lock().await;
-                (kept.call(memory, f).await, kept.peak_memory())
+                (kept.call(memory, deadline, f).await, kept.peak_memory())
             }
             None => {
                 let mut fresh = self.instance().await?;
-                (fresh.call(memory, f).await, fresh.peak_memory())
+                (fresh.call(memory, deadline, f).await, fresh.peak_memory())
             }
         };
         self.peak.fetch_max(peak, Ordering::Relaxed);
@@ -475,6 +492,62 @@ impl Connector {
         .await
     }
 
+    /// Action "Download Media": the bytes go to `destination` as they arrive (at most
+    /// [`STREAM_BUFFER`] bytes wait in the host), and are checked by the component. On an
+    /// error, what `destination` got is not the file: write to a temporary file and keep
+    /// it only on `Ok(Ok(_))`, as the CLI's `download-media` does.
+    pub async fn download_media(
+        &self,
+        connection: &Connection,
+        input: &bindings::DownloadInput,
+        destination: impl tokio::io::AsyncWrite + Send + 'static,
+    ) -> Call<bindings::DownloadOutput, bindings::TransferError> {
+        let connection = bindings::connection(connection);
+        let stream: DynOutputStream = Box::new(AsyncWriteStream::new(STREAM_BUFFER, destination));
+        self.call_with_deadline(
+            self.limits.memory_bytes,
+            self.limits.transfer_deadline,
+            async |b, store| {
+                let stream = store.data_mut().table.push(stream)?;
+                let borrowed = Resource::new_borrow(stream.rep());
+                let result = b
+                    .whatsapp_connector_download_media()
+                    .call_download(&mut *store, &connection, input, borrowed)
+                    .await;
+                store.data_mut().table.delete(stream)?;
+                result
+            },
+        )
+        .await
+    }
+
+    /// Action "Upload Media": `input.file_size` bytes are read from `source` as the
+    /// request goes out, never all at once.
+    pub async fn upload_media(
+        &self,
+        connection: &Connection,
+        input: &bindings::UploadInput,
+        source: impl tokio::io::AsyncRead + Send + 'static,
+    ) -> Call<bindings::UploadOutput, bindings::TransferError> {
+        let connection = bindings::connection(connection);
+        let stream: DynInputStream = Box::new(AsyncReadStream::new(source));
+        self.call_with_deadline(
+            self.limits.memory_bytes,
+            self.limits.transfer_deadline,
+            async |b, store| {
+                let stream = store.data_mut().table.push(stream)?;
+                let borrowed = Resource::new_borrow(stream.rep());
+                let result = b
+                    .whatsapp_connector_upload_media()
+                    .call_upload(&mut *store, &connection, input, borrowed)
+                    .await;
+                store.data_mut().table.delete(stream)?;
+                result
+            },
+        )
+        .await
+    }
+
     /// Trigger "Message received": one webhook request.
     pub async fn handle_webhook(
         &self,
@@ -566,7 +639,6 @@ impl Connector {
 struct Instance {
     store: Store<HostState>,
     bindings: bindings::Connector,
-    limits: Limits,
 }
 
 impl Instance {
@@ -577,22 +649,24 @@ impl Instance {
     async fn call<R>(
         &mut self,
         memory: usize,
+        deadline: Duration,
         f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let state = self.store.data_mut();
-        state.ticks_left = self.limits.deadline_ticks();
+        state.ticks_left = limits::ticks(deadline);
+        state.deadline = deadline;
         state.timed_out = false;
         state.limiter.memory_limit = memory;
         let result = f(&self.bindings, &mut self.store).await;
-        result.map_err(|error| stopped(&self.store, self.limits, error))
+        result.map_err(|error| stopped(&self.store, error))
     }
 }
 
 /// Names the reason a call failed: a limit the host enforced, or a trap.
-fn stopped(store: &Store<HostState>, limits: Limits, error: wasmtime::Error) -> CallError {
+fn stopped(store: &Store<HostState>, error: wasmtime::Error) -> CallError {
     let state = store.data();
     if state.timed_out {
-        HostError::Timeout(limits.deadline).into()
+        HostError::Timeout(state.deadline).into()
     } else if state.limiter.refused {
         HostError::MemoryLimit(state.limiter.memory_limit).into()
     } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {

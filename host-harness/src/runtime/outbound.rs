@@ -1,5 +1,5 @@
 //! Outbound HTTP policy: the component may only reach the hosts `component.json` allows
-//! (`https://graph.facebook.com`), and the caller decides where those requests go:
+//! (`https://graph.facebook.com` and Meta's media host), and the caller decides where those requests go:
 //! nowhere (the default: [`Outbound::deny_all`]), an in-process stub, or a loopback
 //! server. Every other host is refused before any connection is made, so a component run
 //! by the harness never reaches the internet. Answers are bounded in time and size by
@@ -27,6 +27,9 @@ pub struct OutboundLimits {
     pub response_timeout: Duration,
     /// Bytes of response body the guest may read; past them its read fails.
     pub max_response_bytes: u64,
+    /// The same for Meta's media host, whose answers are files (Meta's largest, a
+    /// document, is 100 MB).
+    pub max_media_bytes: u64,
 }
 
 impl Default for OutboundLimits {
@@ -35,6 +38,7 @@ impl Default for OutboundLimits {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
             max_response_bytes: 2 << 20,
+            max_media_bytes: 128 << 20,
         }
     }
 }
@@ -139,8 +143,8 @@ pub enum Route {
     Deny,
     /// Answered in process.
     Stub(Arc<StubFn>),
-    /// Sent over real HTTP to this base URL (e.g. `http://127.0.0.1:8080`), path and
-    /// headers unchanged.
+    /// Sent over real HTTP to this base URL (e.g. `http://127.0.0.1:8080`): every host
+    /// of the manifest, path, query and headers unchanged.
     Redirect(http::Uri),
 }
 
@@ -289,6 +293,27 @@ impl Body for Capped {
     }
 }
 
+/// Request bodies up to this size are kept in the journal; larger ones are streamed.
+pub const JOURNAL_BODY_BYTES: u64 = 1 << 20;
+
+/// The request's `Content-Length` (0 when absent or unreadable).
+fn declared_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `uri` is on Meta's media host (the component's own list).
+fn is_media_host(uri: &http::Uri) -> bool {
+    uri.host().is_some_and(|host| {
+        whatsapp_connector::media_download::MEDIA_HOSTS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    })
+}
+
 /// The shorter of the guest's timeout and the host's.
 fn shorter(guest: Option<Duration>, host: Duration) -> Option<Duration> {
     Some(guest.map_or(host, |g| g.min(host)))
@@ -306,8 +331,20 @@ impl WasiHttpHooks for OutboundHooks {
             use wasmtime_wasi_http::Error;
             let (parts, body) = request.into_parts();
             let allowed = Outbound::allows(&parts.uri);
-            let body = body.collect().await?.to_bytes();
-            let recorded = RecordedRequest::from_parts(&parts, body.to_vec());
+            let cap = if is_media_host(&parts.uri) {
+                limits.max_media_bytes
+            } else {
+                limits.max_response_bytes
+            };
+            // A large body (an upload) is streamed to the server, not held: the journal
+            // then keeps its head only.
+            let (body, kept) = if declared_length(&parts.headers) > JOURNAL_BODY_BYTES {
+                (body, Bytes::new())
+            } else {
+                let bytes = body.collect().await?.to_bytes();
+                (full_body(bytes.clone()), bytes)
+            };
+            let recorded = RecordedRequest::from_parts(&parts, kept.to_vec());
             outbound.record(recorded.clone());
             if !allowed {
                 return Err(Error::HttpRequestDenied);
@@ -315,6 +352,14 @@ impl WasiHttpHooks for OutboundHooks {
             let (response, io) = match &outbound.route {
                 Route::Deny => return Err(Error::HttpRequestDenied),
                 Route::Stub(stub) => {
+                    // An in-process stub is a test double: it gets the body whole.
+                    let recorded = match recorded.body.is_empty() {
+                        true => RecordedRequest::from_parts(
+                            &parts,
+                            body.collect().await?.to_bytes().to_vec(),
+                        ),
+                        false => recorded,
+                    };
                     let answer = stub(recorded).await.ok_or(Error::ConnectionRefused)?;
                     let mut response = http::Response::builder().status(answer.status);
                     for (name, value) in &answer.headers {
@@ -331,7 +376,7 @@ impl WasiHttpHooks for OutboundHooks {
                     let mut parts = parts;
                     parts.uri =
                         http::Uri::from_parts(target).map_err(|_| Error::HttpRequestUriInvalid)?;
-                    let request = http::Request::from_parts(parts, full_body(body));
+                    let request = http::Request::from_parts(parts, body);
                     let options = RequestOptions {
                         connect_timeout: shorter(
                             options.and_then(|o| o.connect_timeout),
@@ -354,7 +399,7 @@ impl WasiHttpHooks for OutboundHooks {
             let response = response.map(|inner| {
                 Capped {
                     inner,
-                    remaining: limits.max_response_bytes,
+                    remaining: cap,
                 }
                 .boxed_unsync()
             });

@@ -186,3 +186,37 @@ impl exports::whatsapp::connector::status_updated::Guest for Misbehaving {
         ))
     }
 }
+
+impl exports::whatsapp::connector::download_media::Guest for Misbehaving {
+    fn download(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::download_media::Input,
+        _destination: &wasip2::io::streams::OutputStream,
+    ) -> Result<
+        exports::whatsapp::connector::download_media::Output,
+        exports::whatsapp::connector::download_media::TransferError,
+    > {
+        Err(
+            exports::whatsapp::connector::download_media::TransferError::Stream(
+                "a test program moves no file".into(),
+            ),
+        )
+    }
+}
+
+impl exports::whatsapp::connector::upload_media::Guest for Misbehaving {
+    fn upload(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::upload_media::Input,
+        _source: &wasip2::io::streams::InputStream,
+    ) -> Result<
+        exports::whatsapp::connector::upload_media::Output,
+        exports::whatsapp::connector::download_media::TransferError,
+    > {
+        Err(
+            exports::whatsapp::connector::download_media::TransferError::Stream(
+                "a test program moves no file".into(),
+            ),
+        )
+    }
+}

@@ -12,14 +12,17 @@ use host_harness::Registration;
 use host_harness::fakes::loopback::{Client, GraphServer};
 use host_harness::fakes::signed_post;
 use host_harness::fakes::stub_graph::{Callback, StubGraph};
+use host_harness::registration::Registered;
 use serde_json::{Value, json};
 
-const PUBLIC_ORIGIN: &str = "https://hooks.example.test";
-const PHONE_NUMBER_ID: &str = "106540352242922";
+pub(crate) const PUBLIC_ORIGIN: &str = "https://hooks.example.test";
+pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
 
 /// Fake Meta: the stub Graph API on loopback; callback URLs under [`PUBLIC_ORIGIN`]
 /// reach `serve` at `serve_address`.
-async fn fake_meta(serve_address: std::net::SocketAddr) -> (Arc<StubGraph>, GraphServer) {
+pub(crate) async fn fake_meta(
+    serve_address: std::net::SocketAddr,
+) -> (Arc<StubGraph>, GraphServer) {
     let callback: Callback = Arc::new(move |url: String, query: String| {
         Box::pin(async move {
             let path = url.strip_prefix(PUBLIC_ORIGIN)?.to_owned();
@@ -44,7 +47,7 @@ async fn fake_meta(serve_address: std::net::SocketAddr) -> (Arc<StubGraph>, Grap
     (meta, server)
 }
 
-fn graph_args(meta: &GraphServer) -> Vec<String> {
+pub(crate) fn graph_args(meta: &GraphServer) -> Vec<String> {
     [
         "--graph-url",
         &meta.base_url(),
@@ -57,7 +60,7 @@ fn graph_args(meta: &GraphServer) -> Vec<String> {
     .to_vec()
 }
 
-fn assert_success(output: &std::process::Output) {
+pub(crate) fn assert_success(output: &std::process::Output) {
     assert!(
         output.status.success(),
         "exit {:?}: {}",
@@ -93,7 +96,9 @@ async fn enable_verify_deliver_disable() {
     assert_success(&enabled);
     assert_no_secret(&enabled);
     let registration: Registration =
-        serde_json::from_slice(&std::fs::read(&registration_file).unwrap()).unwrap();
+        serde_json::from_slice::<Registered>(&std::fs::read(&registration_file).unwrap())
+            .unwrap()
+            .registration;
     let printed = stdout_json(&enabled);
     assert_eq!(printed["enabled"]["callback_url"], webhook_url.as_str());
     assert_eq!(printed["enabled"]["verify_token"], "[redacted]");
@@ -225,11 +230,18 @@ async fn enable_verify_deliver_disable() {
     );
     assert_eq!(meta.alternate_callback(PHONE_NUMBER_ID), None);
 
-    // Twice: nothing to remove, and nothing removed.
+    // The registration went with it (its token is of no more use): disabling again
+    // finds nothing to disable, says so, and does not call Meta.
+    assert!(!registration_file.exists());
     let again = run_async(args).await;
-    assert_success(&again);
-    assert_eq!(stdout_json(&again)["removal"], "nothing-to-remove");
-    assert_eq!(meta_server.requests().len(), calls.len() + 1);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(
+        stderr_error(&again)["message"]
+            .as_str()
+            .unwrap()
+            .contains("no registration at")
+    );
+    assert_eq!(meta_server.requests().len(), calls.len());
 
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();

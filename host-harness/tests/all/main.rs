@@ -5,7 +5,8 @@
 //! - `large_webhooks`: webhooks at the body limit, through the trigger and `serve`;
 //! - `sandbox`: every limit, against a guest that misbehaves on purpose;
 //! - `serve_robustness`: slow clients, the concurrency cap, redeliveries, stopped guests;
-//! - `secrets`: every subcommand's error paths, and no secret in any output.
+//! - `secrets`: every subcommand's error paths, and no secret in any output;
+//! - `subscriptions`: many workflows on one phone number: enable, route, disable, restart.
 //!
 //! Below: what they share, the binary, distinctive secrets and a running `serve`.
 
@@ -15,6 +16,7 @@ mod large_webhooks;
 mod sandbox;
 mod secrets;
 mod serve_robustness;
+mod subscriptions;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

@@ -120,7 +120,8 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
             "invalid-input",
             false,
         ),
-        // The file exists: a registration is never overwritten.
+        // The file holds another phone number's registration: it is never overwritten,
+        // and a number has one callback URL.
         (
             owned(&[
                 "enable",
@@ -131,7 +132,7 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
                 "--token",
                 TOKEN,
             ]),
-            "host",
+            "invalid-input",
             false,
         ),
         (
