@@ -1,0 +1,92 @@
+// The package's types: the component's records come from the declarations jco derives
+// from the WIT (`npm run build` writes them to generated/interfaces/).
+import type * as Conn from '../generated/interfaces/whatsapp-connector-connection.js';
+import type * as Send from '../generated/interfaces/whatsapp-connector-send-message.js';
+import type * as Template from '../generated/interfaces/whatsapp-connector-send-template.js';
+import type * as Media from '../generated/interfaces/whatsapp-connector-send-media.js';
+import type * as Interactive from '../generated/interfaces/whatsapp-connector-send-interactive.js';
+import type * as Reaction from '../generated/interfaces/whatsapp-connector-send-reaction.js';
+import type * as Location from '../generated/interfaces/whatsapp-connector-send-location.js';
+import type * as Read from '../generated/interfaces/whatsapp-connector-mark-as-read.js';
+import type * as Received from '../generated/interfaces/whatsapp-connector-message-received.js';
+import type * as Status from '../generated/interfaces/whatsapp-connector-status-updated.js';
+
+export type Connection = Conn.Connection;
+export type Account = Conn.Account;
+export type SendInput = Send.Input;
+export type SendOutput = Send.Output;
+export type Registration = Received.Registration;
+export type Removal = Received.Removal;
+export type WebhookRequest = Received.WebhookRequest;
+export type WebhookResponse = Received.WebhookResponse;
+export type WebhookSecrets = Received.WebhookSecrets;
+export type MessageProperties = Received.Properties;
+export type StatusProperties = Status.Properties;
+
+/** An event in the trigger's documented output form (snake_case, as Meta names it). */
+export type EventJson = { object: string; entry: Record<string, unknown> };
+
+/** A trigger's answer: the handshake's response, or one event per message (or status). */
+export type Outcome =
+  | { respond: WebhookResponse; events?: undefined }
+  | { respond?: undefined; events: Array<{ dedupKey: string; event: EventJson }> };
+
+export interface Options {
+  /** Send every request for a Meta host of the manifest to this base URL (tests: http://127.0.0.1:PORT). */
+  graphUrl?: string;
+  /** Wall-clock limit of one call, waiting on HTTP included; default 32 000. */
+  timeoutMs?: number;
+  /** Response body bytes the component may read per outbound request; default 2 MiB. */
+  maxResponseBytes?: number;
+  /** Worker threads, each with an instance of the component; default 1. */
+  workers?: number;
+  /** Narrows the manifest's `allowedOutboundHosts` (it can never widen it). */
+  allowedOutboundHosts?: string[];
+  /** Replace the worker's live `process.env` with a frozen copy (jco reads it on every call); default true. */
+  freezeEnv?: boolean;
+}
+
+export declare const DEFAULTS: Readonly<Required<Pick<Options, 'timeoutMs' | 'maxResponseBytes' | 'workers'>>>;
+
+/**
+ * An error of the connector. `kind` is the WIT error variant's case (`invalid-input`,
+ * `unauthorized`, `rate-limited`, `graph`, `transport`, `unexpected-response`,
+ * `invalid-signature`, `invalid-payload`, …) or the host's (`timeout`, `trap`, `host`);
+ * the case's fields are beside it (`field`, `reason`, `status`, `code`, `hint`,
+ * `retryAfter`, …; the component's own `message` is `detail`).
+ */
+export declare class ConnectorError extends Error {
+  readonly name: 'ConnectorError';
+  readonly kind: string;
+  readonly detail?: string;
+  readonly [field: string]: unknown;
+}
+
+/** The HTTP status for a refused webhook request, by its error kind. */
+export declare function webhookErrorStatus(kind: string): number;
+
+export declare class Connector {
+  testConnection(connection: Connection): Promise<Account>;
+  send(connection: Connection, input: SendInput): Promise<SendOutput>;
+  sendTemplate(connection: Connection, input: Template.Input): Promise<SendOutput>;
+  sendMedia(connection: Connection, input: Media.Input): Promise<SendOutput>;
+  sendInteractive(connection: Connection, input: Interactive.Input): Promise<SendOutput>;
+  sendReaction(connection: Connection, input: Reaction.Input): Promise<SendOutput>;
+  sendLocation(connection: Connection, input: Location.Input): Promise<SendOutput>;
+  markAsRead(connection: Connection, input: Read.Input): Promise<void>;
+  handleWebhook(request: WebhookRequest, properties?: MessageProperties, secrets?: WebhookSecrets): Promise<Outcome>;
+  handleStatusWebhook(
+    request: WebhookRequest,
+    properties?: StatusProperties,
+    secrets?: WebhookSecrets,
+  ): Promise<Outcome>;
+  newRegistration(connection: Connection, properties: MessageProperties, webhookUrl: string): Promise<Registration>;
+  enable(connection: Connection, registration: Registration): Promise<void>;
+  disable(connection: Connection, registration: Registration): Promise<Removal>;
+  /** The worker round trip alone. */
+  ping(): Promise<'pong'>;
+  close(): Promise<void>;
+}
+
+/** Starts `options.workers` worker threads, each with an instance of the component. */
+export declare function loadConnector(options?: Options): Promise<Connector>;

@@ -1,0 +1,129 @@
+// One instance of the component with the host's policies: the outbound policy (only the
+// manifest's `allowedOutboundHosts`, optionally redirected to `graphUrl`) and the
+// response size cap, both applied to the WASI HTTP implementation the component is
+// given; and the methods `index.js` offers, each the component's function and what its
+// answer becomes. The worker thread (`worker.js`) runs it; the benchmark also runs it
+// in the main thread, to measure the worker's round trip apart.
+//
+// The shim's modules are patched here (the size cap): load this module only in a
+// thread of its own, as the worker does.
+import { readFile } from 'node:fs/promises';
+
+import * as shim from '@bytecodealliance/preview2-shim';
+
+import { instantiate } from '../generated/connector.js';
+import { eventJson, statusEventJson } from './events.js';
+import { errorJson } from './errors.js';
+
+/** Instantiates the component under these options; resolves to its methods. */
+export async function instantiateConnector({ allowedOrigins, graphUrl, maxResponseBytes, freezeEnv }) {
+  // jco's glue reads `process.env.JCO_DEBUG` on every call; a worker's `process.env` is
+  // a live view, costly to read. A plain snapshot answers the same, fast. The component
+  // itself sees no environment at all.
+  if (freezeEnv) {
+    process.env = Object.freeze({ ...process.env });
+  }
+  shim.cli._setEnv({});
+
+  const allowed = new Set(allowedOrigins);
+  const redirect = graphUrl ? new URL(graphUrl) : undefined;
+  const schemeName = (scheme) => (scheme?.tag === 'other' ? scheme.val : (scheme?.tag ?? 'HTTPS')).toLowerCase();
+
+  /** Refuses every origin the manifest does not allow, then sends the rest where `graphUrl` says. */
+  const outgoingHandler = {
+    handle(request, options) {
+      const origin = `${schemeName(request.scheme())}://${request.authority() ?? ''}`.toLowerCase();
+      if (!allowed.has(origin)) {
+        throw { tag: 'HTTP-request-denied' };
+      }
+      if (redirect) {
+        request.setScheme({ tag: redirect.protocol === 'http:' ? 'HTTP' : 'HTTPS' });
+        request.setAuthority(redirect.host);
+      }
+      return shim.http.outgoingHandler.handle(request, options);
+    },
+  };
+
+  // The response size cap: each response body's stream may yield `maxResponseBytes`; the
+  // read past it fails in the guest, as in the wasmtime host.
+  const remaining = new WeakMap();
+  const { IncomingBody } = shim.http.types;
+  const bodyStream = IncomingBody.prototype.stream;
+  IncomingBody.prototype.stream = function stream() {
+    const s = bodyStream.call(this);
+    remaining.set(s, maxResponseBytes);
+    return s;
+  };
+  const { InputStream } = shim.io.streams;
+  for (const name of ['read', 'blockingRead']) {
+    const read = InputStream.prototype[name];
+    InputStream.prototype[name] = function capped(len) {
+      const bytes = read.call(this, len);
+      const left = remaining.get(this);
+      if (left !== undefined) {
+        if (bytes.length > left) {
+          remaining.set(this, 0);
+          throw {
+            tag: 'last-operation-failed',
+            val: new shim.io.error.Error('the response body is larger than maxResponseBytes'),
+          };
+        }
+        remaining.set(this, left - bytes.length);
+      }
+      return bytes;
+    };
+  }
+
+  const imports = {
+    'wasi:cli/environment': shim.cli.environment,
+    'wasi:cli/exit': shim.cli.exit,
+    'wasi:cli/stderr': shim.cli.stderr,
+    'wasi:cli/stdin': shim.cli.stdin,
+    'wasi:cli/stdout': shim.cli.stdout,
+    'wasi:cli/terminal-input': shim.cli.terminalInput,
+    'wasi:cli/terminal-output': shim.cli.terminalOutput,
+    'wasi:cli/terminal-stderr': shim.cli.terminalStderr,
+    'wasi:cli/terminal-stdin': shim.cli.terminalStdin,
+    'wasi:cli/terminal-stdout': shim.cli.terminalStdout,
+    'wasi:clocks/monotonic-clock': shim.clocks.monotonicClock,
+    'wasi:clocks/wall-clock': shim.clocks.wallClock,
+    'wasi:http/outgoing-handler': outgoingHandler,
+    'wasi:http/types': shim.http.types,
+    'wasi:io/error': shim.io.error,
+    'wasi:io/poll': shim.io.poll,
+    'wasi:io/streams': shim.io.streams,
+    'wasi:random/random': shim.random.random,
+  };
+
+  const generated = new URL('../generated/', import.meta.url);
+  const component = await instantiate(
+    async (path) => WebAssembly.compile(await readFile(new URL(path, generated))),
+    imports,
+  );
+
+  /** A trigger's outcome: the handshake's response, or the events in their documented form. */
+  function outcome(result, toJson) {
+    return result.tag === 'respond' ? { respond: result.val } : { events: result.val.map(toJson) };
+  }
+
+  // Each method: the component's function, and what its answer becomes.
+  const methods = {
+    testConnection: (c) => component.connection.test(c),
+    send: (c, input) => component.sendMessage.send(c, input),
+    sendTemplate: (c, input) => component.sendTemplate.send(c, input),
+    sendMedia: (c, input) => component.sendMedia.send(c, input),
+    sendInteractive: (c, input) => component.sendInteractive.send(c, input),
+    sendReaction: (c, input) => component.sendReaction.send(c, input),
+    sendLocation: (c, input) => component.sendLocation.send(c, input),
+    markAsRead: (c, input) => component.markAsRead.mark(c, input),
+    newRegistration: (c, properties, url) => component.messageReceived.newRegistration(c, properties, url),
+    enable: (c, registration) => component.messageReceived.enable(c, registration),
+    disable: (c, registration) => component.messageReceived.disable(c, registration),
+    handleWebhook: (request, properties, secrets) =>
+      outcome(component.messageReceived.handleRequest(request, properties, secrets), eventJson),
+    handleStatusWebhook: (request, properties, secrets) =>
+      outcome(component.statusUpdated.handleRequest(request, properties, secrets), statusEventJson),
+    ping: () => 'pong',
+  };
+  return methods;
+}
