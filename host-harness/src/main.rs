@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use host_harness::{Limits, OutboundLimits, endpoint, serve};
+use host_harness::{Allocation, Limits, OutboundLimits, endpoint, serve};
 use serde_json::json;
 
 use crate::cli::Failure;
@@ -62,9 +62,25 @@ struct LimitArgs {
     /// The same for a media file from Meta's media host (Download Media).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = OutboundLimits::default().max_media_bytes)]
     max_media_bytes: u64,
+    /// How instances are allocated: `pooling` (slots reserved up front, about 1 TiB of
+    /// address space for 128: fastest) or `on-demand` (mapped per instance: for hosts
+    /// with address-space limits, strict overcommit, or valgrind).
+    #[arg(long, global = true, value_enum, default_value = "pooling")]
+    allocator: AllocatorArg,
+    /// With the pooling allocator: instance slots in the pool (each reserves its memory's
+    /// address space up front).
+    #[arg(long, global = true, value_name = "N", default_value_t = 128)]
+    pool_instances: u32,
     /// Running time of a media transfer's call, in milliseconds (waiting on HTTP excluded).
     #[arg(long, global = true, value_name = "MS", default_value_t = millis(Limits::default().transfer_deadline))]
     transfer_deadline_ms: u64,
+}
+
+/// `--allocator`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AllocatorArg {
+    Pooling,
+    OnDemand,
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -72,6 +88,15 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl LimitArgs {
+    fn allocation(&self) -> Allocation {
+        match self.allocator {
+            AllocatorArg::Pooling => Allocation::Pooling {
+                instances: self.pool_instances.max(1),
+            },
+            AllocatorArg::OnDemand => Allocation::OnDemand,
+        }
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             memory_bytes: self.max_memory,
@@ -141,6 +166,16 @@ struct BenchArgs {
     /// Few iterations: checks the bench works, measures little.
     #[arg(long)]
     quick: bool,
+    /// Instructions per call instead of times, counted with valgrind's callgrind
+    /// (repeatable where timings are not); needs valgrind.
+    #[arg(long, conflicts_with = "quick")]
+    counts: bool,
+    /// (Used by --counts.) Run this many calls of one kind and exit.
+    #[arg(long, hide = true, value_enum, requires = "calls")]
+    count_call: Option<cli::counts::Counted>,
+    /// (Used by --counts.)
+    #[arg(long, hide = true)]
+    calls: Option<usize>,
 }
 
 #[derive(Args)]

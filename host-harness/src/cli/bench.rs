@@ -66,7 +66,7 @@ impl Plan {
     }
 }
 
-const APP_SECRET: &str = "bench-app-secret";
+pub(crate) const APP_SECRET: &str = "bench-app-secret";
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -126,24 +126,24 @@ pub fn webhook_with_messages(n: usize, tag: &str) -> Vec<u8> {
     .expect("JSON")
 }
 
-fn post(body: Vec<u8>) -> WebhookRequest {
+pub(crate) fn post(body: Vec<u8>) -> WebhookRequest {
     signed_post(body, APP_SECRET)
 }
 
-fn secrets() -> WebhookSecrets {
+pub(crate) fn secrets() -> WebhookSecrets {
     WebhookSecrets {
         app_secret: Some(APP_SECRET.into()),
         verify_token: None,
     }
 }
 
-fn no_filter() -> Properties {
+pub(crate) fn no_filter() -> Properties {
     Properties {
         sender_number: None,
     }
 }
 
-fn expect_events(outcome: Call<Outcome, WebhookError>, n: usize) -> anyhow::Result<()> {
+pub(crate) fn expect_events(outcome: Call<Outcome, WebhookError>, n: usize) -> anyhow::Result<()> {
     match outcome? {
         Ok(Outcome::Events(events)) if events.len() == n => Ok(()),
         other => anyhow::bail!("expected {n} events, got {other:?}"),

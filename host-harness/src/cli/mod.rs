@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod bench;
+pub mod counts;
 pub mod demo;
 
 use std::io::Read;
@@ -17,7 +18,7 @@ use host_harness::fakes::stub_graph::{self, StubGraph};
 use host_harness::registration::{Registered, RegistrationStore, TriggerSpec};
 use host_harness::serve::{self, ServeOptions};
 use host_harness::{
-    Allocation, COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
+    COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
 };
 use serde_json::{Value, json};
 
@@ -60,6 +61,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH));
     match &cli.command {
         Command::Bench(args) => {
+            if let (Some(what), Some(calls)) = (args.count_call, args.calls) {
+                return Ok(counts::child(&component, what, calls).await?);
+            }
+            if args.counts {
+                let component = component.clone();
+                let report = tokio::task::spawn_blocking(move || counts::counts(&component))
+                    .await
+                    .map_err(anyhow::Error::from)??;
+                return print_json(&report);
+            }
             let plan = if args.quick {
                 bench::Plan::quick()
             } else {
@@ -79,7 +90,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let (mut limits, allocation) = (cli.limits.limits(), Allocation::default());
+    let (mut limits, allocation) = (cli.limits.limits(), cli.limits.allocation());
     if let Command::Serve(args) = &cli.command {
         // The memory of a webhook call follows its body, up to the largest body served.
         limits.max_webhook_body = args.max_body;
