@@ -148,7 +148,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>, note: String) -> Self {
+    pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>, note: String) -> Self {
         Self {
             status,
             content_type: content_type.to_owned(),

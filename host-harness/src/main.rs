@@ -286,6 +286,10 @@ struct ServeArgs {
     /// Do not log one line per request on stderr.
     #[arg(long)]
     no_access_log: bool,
+    /// Benchmark only: serve the same work done natively, without the component (the
+    /// baseline `serve` is compared with; see the README's performance section).
+    #[arg(long, conflicts_with = "registration")]
+    native_baseline: bool,
     /// A registration file written by `enable`: the hub.challenge GET must present its
     /// verify token, and each POST goes to every subscription it holds (each with its
     /// own filter, events file and deduplication). Read again whenever it changes, so

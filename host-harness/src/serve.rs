@@ -1,4 +1,6 @@
-//! `serve`: the HTTP framing around the webhook [`Endpoint`].
+//! `serve`: the HTTP framing around a webhook [`Handler`]: the [`Endpoint`] (the
+//! component), or in the benchmark a native baseline that does the same work, so that
+//! the two are compared behind the same hyper stack.
 //!
 //! It faces the open internet: bodies are capped, headers and bodies must arrive within
 //! the read timeout (a client sending a byte a second is cut off), and at most
@@ -21,7 +23,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::endpoint::{Endpoint, Reply};
+use crate::endpoint::{Endpoint, Reply, Stats};
 use crate::runtime::bindings::WebhookRequest;
 use crate::runtime::outbound::header_list;
 
@@ -56,15 +58,33 @@ impl Default for ServeOptions {
     }
 }
 
-struct Shared {
-    endpoint: Arc<Endpoint>,
+/// What `serve` hands each request to once it is framed.
+pub trait Handler: Send + Sync + 'static {
+    /// The reply to one request.
+    fn handle(&self, request: WebhookRequest) -> impl Future<Output = Reply> + Send;
+    /// Where `serve` counts requests.
+    fn stats(&self) -> &Stats;
+}
+
+impl Handler for Endpoint {
+    fn handle(&self, request: WebhookRequest) -> impl Future<Output = Reply> + Send {
+        Endpoint::handle(self, request)
+    }
+
+    fn stats(&self) -> &Stats {
+        Endpoint::stats(self)
+    }
+}
+
+struct Shared<H> {
+    endpoint: Arc<H>,
     options: ServeOptions,
     permits: Arc<Semaphore>,
 }
 
 /// Serves `endpoint` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    endpoint: Arc<Endpoint>,
+pub async fn serve<H: Handler>(
+    endpoint: Arc<H>,
     listener: TcpListener,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
@@ -115,7 +135,10 @@ pub struct Running {
 
 impl Running {
     /// Starts serving.
-    pub async fn start(endpoint: Arc<Endpoint>, options: ServeOptions) -> std::io::Result<Self> {
+    pub async fn start<H: Handler>(
+        endpoint: Arc<H>,
+        options: ServeOptions,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -154,8 +177,8 @@ fn error(status: StatusCode, error: serde_json::Value) -> Response<Full<Bytes>> 
     text(status, &reply.content_type, reply.body)
 }
 
-async fn handle(
-    shared: &Shared,
+async fn handle<H: Handler>(
+    shared: &Shared<H>,
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -181,7 +204,10 @@ async fn handle(
     response
 }
 
-async fn respond(shared: &Shared, request: Request<Incoming>) -> (Response<Full<Bytes>>, String) {
+async fn respond<H: Handler>(
+    shared: &Shared<H>,
+    request: Request<Incoming>,
+) -> (Response<Full<Bytes>>, String) {
     if !matches!(*request.method(), hyper::Method::GET | hyper::Method::POST) {
         let mut response = error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -2,6 +2,7 @@
 //! answer; a refusal of the connector is exit 1, a failure of the host exit 3.
 
 pub mod actions;
+pub mod baseline;
 pub mod bench;
 pub mod counts;
 pub mod demo;
@@ -445,8 +446,23 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
             path.display()
         );
     }
-    let stats = Arc::new(Stats::default());
     let sink: host_harness::endpoint::EventSink = Arc::new(Mutex::new(std::io::stdout()));
+    if args.native_baseline {
+        eprintln!("serve: --native-baseline: the component is not used (benchmark baseline)");
+        let baseline = Arc::new(baseline::NativeEndpoint::new(
+            options.app_secret.as_ref().map(|s| s.expose().clone()),
+            options.properties.sender_number.clone(),
+            sink,
+            options.dedup_window,
+        ));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        serve::serve(baseline.clone(), listener, framing, shutdown).await?;
+        eprintln!("serve: stopped {}", baseline.stats_summary());
+        return Ok(());
+    }
+    let stats = Arc::new(Stats::default());
     let endpoint = Arc::new(Endpoint::new(connector, options, sink, stats.clone()));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,0 +1,111 @@
+//! `serve --native-baseline`: the native baseline of the `serve` comparison (#15). It
+//! does the endpoint's work — check the signature, parse, write one JSON line per
+//! message, drop repeats, answer 200 once written — with the component crate compiled
+//! natively instead of the component, behind the same `serve` framing (hyper, the body
+//! cap, timeouts, the concurrency cap). The ratio between the two servers is then what
+//! running the logic as a WebAssembly component costs. Not for production.
+
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use host_harness::bindings::WebhookRequest;
+use host_harness::endpoint::{DedupWindow, EventSink, Reply, Stats};
+use host_harness::serve::Handler;
+use serde_json::json;
+use whatsapp_connector::secret::Secret;
+use whatsapp_connector::trigger::{self, Outcome, Secrets};
+
+pub struct NativeEndpoint {
+    app_secret: Option<String>,
+    sender_number: Option<String>,
+    sink: EventSink,
+    dedup: Mutex<DedupWindow>,
+    stats: Stats,
+}
+
+impl NativeEndpoint {
+    pub fn new(
+        app_secret: Option<String>,
+        sender_number: Option<String>,
+        sink: EventSink,
+        dedup_window: usize,
+    ) -> Self {
+        Self {
+            app_secret,
+            sender_number,
+            sink,
+            dedup: Mutex::new(DedupWindow::new(dedup_window)),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The counters, as `serve` prints them when it stops.
+    pub fn stats_summary(&self) -> serde_json::Value {
+        self.stats.summary()
+    }
+
+    fn reply(&self, request: &WebhookRequest) -> Reply {
+        let secrets = Secrets {
+            app_secret: self.app_secret.as_deref().map(Secret::new),
+            verify_token: None,
+        };
+        let request = trigger::WebhookRequest {
+            method: &request.method,
+            headers: &request.headers,
+            query: &request.query,
+            body: &request.body,
+        };
+        let events = match trigger::handle(request, self.sender_number.as_deref(), secrets) {
+            Ok(Outcome::Events(events)) => events,
+            Ok(Outcome::Respond {
+                status,
+                content_type,
+                body,
+            }) => return Reply::text(status, content_type, body, "handshake".into()),
+            Err(e) => {
+                let error = json!({"kind": e.kind(), "reason": format!("{e:?}")});
+                return Reply::error(e.http_status(), error);
+            }
+        };
+        let fresh: Vec<_> = {
+            let mut dedup = self.dedup.lock().unwrap_or_else(|p| p.into_inner());
+            events
+                .into_iter()
+                .filter(|e| dedup.insert(&e.dedup_key))
+                .collect()
+        };
+        let mut lines = Vec::with_capacity(fresh.len() * 512);
+        for event in &fresh {
+            if serde_json::to_writer(&mut lines, event).is_err() {
+                return Reply::error(503, json!({"kind": "host", "message": "serialisation"}));
+            }
+            lines.push(b'\n');
+        }
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if sink.write_all(&lines).and_then(|()| sink.flush()).is_err() {
+            return Reply::error(
+                503,
+                json!({"kind": "host", "message": "events could not be written"}),
+            );
+        }
+        self.stats
+            .events
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        Reply::text(
+            200,
+            "text/plain",
+            "EVENT_RECEIVED",
+            format!("{} events", fresh.len()),
+        )
+    }
+}
+
+impl Handler for NativeEndpoint {
+    async fn handle(&self, request: WebhookRequest) -> Reply {
+        self.reply(&request)
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
