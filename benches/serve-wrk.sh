@@ -39,8 +39,8 @@ mode, wrk, events, messages = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 requests = int(re.search(r"(\d+) requests in", wrk).group(1))
 def ms(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}[unit]
 p99 = ms(re.search(r"99%\s+(\S+)", wrk).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", wrk).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)

@@ -267,6 +267,41 @@ async fn serve_load(connector: &Connector, plan: Plan) -> anyhow::Result<Value> 
     }))
 }
 
+/// The component's bytes by what they are: the core modules' code, data and custom
+/// sections (names, producers), the rest of the core modules (types, imports, exports,
+/// tables), and the component layer (its types, canonical functions, instances). For the
+/// size by crate, see `benches/wasm-size.sh`.
+fn section_sizes(wasm: &[u8]) -> anyhow::Result<Value> {
+    use wasmparser::{Parser, Payload};
+    let (mut code, mut data, mut custom, mut core_other, mut modules) = (0, 0, 0, 0, 0);
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        let (inside_module, len) = (depth > 0, payload.as_section().map_or(0, |(_, r)| r.len()));
+        match payload {
+            Payload::ModuleSection { .. } => {
+                modules += 1;
+                depth += 1;
+            }
+            Payload::End(_) if depth > 0 => depth -= 1,
+            Payload::CodeSectionStart { size, .. } => code += size as usize,
+            Payload::DataSection(_) => data += len,
+            Payload::CustomSection(c) => custom += c.range().len(),
+            _ if inside_module => core_other += len,
+            _ => {}
+        }
+    }
+    let component = wasm.len().saturating_sub(code + data + custom + core_other);
+    Ok(json!({
+        "core_modules": modules,
+        "code_bytes": code,
+        "data_bytes": data,
+        "custom_bytes": custom,
+        "core_other_bytes": core_other,
+        "component_layer_bytes": component,
+    }))
+}
+
 /// Runs every measurement on the component at `wasm`; returns the report.
 pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     let limits = Limits::default();
@@ -457,6 +492,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
         "serve": load,
         "sizes": {
             "wasm_bytes": wasm_bytes.len(),
+            "wasm_sections": section_sizes(&wasm_bytes)?,
             "cwasm_bytes": cwasm_bytes,
             "linear_memory_after_one_message_pages": memory_after_one / 65536,
             "linear_memory_after_100_messages_pages": memory_after_hundred / 65536,

@@ -222,14 +222,20 @@ fn target_lexicon_triple() -> String {
 }
 
 /// Instructions per call of each [`Counted`], and the ratios the targets are about.
+///
+/// With `HOST_HARNESS_COUNTS_DIR` set, the callgrind files are kept there, for
+/// `callgrind_annotate` to show where the instructions go.
 pub fn counts(component: &Path) -> anyhow::Result<Value> {
-    let dir = tempfile::tempdir()?;
-    let cwasm = dir.path().join("whatsapp_connector.cwasm");
+    let temporary = tempfile::tempdir()?;
+    let kept = std::env::var_os("HOST_HARNESS_COUNTS_DIR").map(std::path::PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temporary.path());
+    std::fs::create_dir_all(dir)?;
+    let cwasm = dir.join("whatsapp_connector.cwasm");
     precompile_baseline(component, &cwasm)?;
     let mut per_call = serde_json::Map::new();
     for what in Counted::ALL {
-        let base = instructions(&cwasm, what, 0, dir.path())?;
-        let with_calls = instructions(&cwasm, what, CALLS, dir.path())?;
+        let base = instructions(&cwasm, what, 0, dir)?;
+        let with_calls = instructions(&cwasm, what, CALLS, dir)?;
         let n = with_calls.saturating_sub(base) / CALLS as u64;
         per_call.insert(what.name().replace('-', "_"), n.into());
     }

@@ -15,6 +15,7 @@
 //! - [`manifest`]: `component.json` as the host applies it.
 
 pub mod bindings;
+mod exports;
 pub mod json;
 pub mod limits;
 pub mod manifest;
@@ -42,6 +43,7 @@ use self::bindings::{
     Account, ConnectorError, Outcome, Properties, Removal, SendInput, SendOutput, WebhookError,
     WebhookRequest, WebhookSecrets,
 };
+pub use self::exports::Exports;
 pub use self::limits::{HostError, Limits, TICK};
 use self::limits::{Limiter, start_ticker};
 use self::outbound::OutboundHooks;
@@ -176,6 +178,7 @@ pub fn precompile(input: &Path, output: &Path) -> anyhow::Result<usize> {
 struct Loaded {
     engine: Engine,
     pre: bindings::ConnectorPre<HostState>,
+    indices: exports::Indices,
 }
 
 /// A loaded connector component, the outbound policy and the limits its calls use.
@@ -252,9 +255,16 @@ impl Connector {
         let pre = bindings::ConnectorPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export the whatsapp:connector world")?;
+        let indices = exports::Indices::new(pre.instance_pre())
+            .map_err(anyhow::Error::from)
+            .context("the component does not export the whatsapp:connector world")?;
         start_ticker(&engine);
         Ok(Self {
-            loaded: Arc::new(Loaded { engine, pre }),
+            loaded: Arc::new(Loaded {
+                engine,
+                pre,
+                indices,
+            }),
             outbound: Outbound::deny_all(),
             limits,
             kept: None,
@@ -342,8 +352,20 @@ impl Connector {
             // Yield, so that a spinning guest never holds an executor thread for long.
             Ok(UpdateDeadline::Yield(1))
         });
-        match self.loaded.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance { store, bindings }),
+        // The bare instance: its exports are loaded at their first call (`exports`).
+        match self
+            .loaded
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await
+        {
+            Ok(instance) => Ok(Instance {
+                store,
+                instance,
+                loaded: exports::Loaded::default(),
+                indices: self.loaded.clone(),
+            }),
             Err(error) => Err(stopped(&store, error)),
         }
     }
@@ -353,7 +375,7 @@ impl Connector {
     async fn call<R>(
         &self,
         memory: usize,
-        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Exports<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         self.call_with_deadline(memory, self.limits.deadline, f)
             .await
@@ -364,7 +386,7 @@ impl Connector {
         &self,
         memory: usize,
         deadline: Duration,
-        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Exports<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let (result, peak) = match &self.kept {
             Some(kept) => {
@@ -383,10 +405,8 @@ impl Connector {
     /// The connection test.
     pub async fn test_connection(&self, connection: &Connection) -> Call<Account> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_connection()
-                .call_test(store, &connection)
-                .await
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.connection(store)?.call_test(store, &connection).await
         })
         .await
     }
@@ -394,8 +414,8 @@ impl Connector {
     /// Action "Send Message".
     pub async fn send(&self, connection: &Connection, input: &SendInput) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_message()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_message(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -409,8 +429,8 @@ impl Connector {
         input: &bindings::TemplateInput,
     ) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_template()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_template(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -424,8 +444,8 @@ impl Connector {
         input: &bindings::MediaInput,
     ) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_media()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_media(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -439,8 +459,8 @@ impl Connector {
         input: &bindings::InteractiveInput,
     ) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_interactive()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_interactive(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -454,8 +474,8 @@ impl Connector {
         input: &bindings::ReactionInput,
     ) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_reaction()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_reaction(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -469,8 +489,8 @@ impl Connector {
         input: &bindings::LocationInput,
     ) -> Call<SendOutput> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_send_location()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_location(store)?
                 .call_send(store, &connection, input)
                 .await
         })
@@ -484,8 +504,8 @@ impl Connector {
         input: &bindings::ReadInput,
     ) -> Call<()> {
         let connection = bindings::connection(connection);
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_mark_as_read()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.mark_as_read(store)?
                 .call_mark(store, &connection, input)
                 .await
         })
@@ -507,11 +527,11 @@ impl Connector {
         self.call_with_deadline(
             self.limits.memory_bytes,
             self.limits.transfer_deadline,
-            async |b, store| {
+            async |e, store| {
                 let stream = store.data_mut().table.push(stream)?;
                 let borrowed = Resource::new_borrow(stream.rep());
-                let result = b
-                    .whatsapp_connector_download_media()
+                let result = e
+                    .download_media(store)?
                     .call_download(&mut *store, &connection, input, borrowed)
                     .await;
                 store.data_mut().table.delete(stream)?;
@@ -534,11 +554,11 @@ impl Connector {
         self.call_with_deadline(
             self.limits.memory_bytes,
             self.limits.transfer_deadline,
-            async |b, store| {
+            async |e, store| {
                 let stream = store.data_mut().table.push(stream)?;
                 let borrowed = Resource::new_borrow(stream.rep());
-                let result = b
-                    .whatsapp_connector_upload_media()
+                let result = e
+                    .upload_media(store)?
                     .call_upload(&mut *store, &connection, input, borrowed)
                     .await;
                 store.data_mut().table.delete(stream)?;
@@ -557,8 +577,8 @@ impl Connector {
     ) -> Call<Outcome, WebhookError> {
         // Memory follows the webhook: the events grow with the body.
         let memory = self.limits.memory_for_body(request.body.len());
-        self.call(memory, async |b, store| {
-            b.whatsapp_connector_message_received()
+        self.call(memory, async |e, store| {
+            e.message_received(store)?
                 .call_handle_request(store, request, properties, secrets)
                 .await
         })
@@ -573,8 +593,8 @@ impl Connector {
         secrets: &WebhookSecrets,
     ) -> Call<bindings::StatusOutcome, WebhookError> {
         let memory = self.limits.memory_for_body(request.body.len());
-        self.call(memory, async |b, store| {
-            b.whatsapp_connector_status_updated()
+        self.call(memory, async |e, store| {
+            e.status_updated(store)?
                 .call_handle_request(store, request, properties, secrets)
                 .await
         })
@@ -591,8 +611,8 @@ impl Connector {
     ) -> Call<Registration> {
         let connection = bindings::connection(connection);
         let made = self
-            .call(self.limits.memory_bytes, async |b, store| {
-                b.whatsapp_connector_message_received()
+            .call(self.limits.memory_bytes, async |e, store| {
+                e.message_received(store)?
                     .call_new_registration(store, &connection, properties, webhook_url)
                     .await
             })
@@ -607,8 +627,8 @@ impl Connector {
             bindings::connection(connection),
             bindings::registration_to_wit(registration),
         );
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_message_received()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.message_received(store)?
                 .call_enable(store, &connection, &registration)
                 .await
         })
@@ -625,8 +645,8 @@ impl Connector {
             bindings::connection(connection),
             bindings::registration_to_wit(registration),
         );
-        self.call(self.limits.memory_bytes, async |b, store| {
-            b.whatsapp_connector_message_received()
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.message_received(store)?
                 .call_disable(store, &connection, &registration)
                 .await
         })
@@ -638,7 +658,11 @@ impl Connector {
 /// again; memory limits hold for the instance's whole life.
 struct Instance {
     store: Store<HostState>,
-    bindings: bindings::Connector,
+    instance: wasmtime::component::Instance,
+    /// The interfaces loaded so far.
+    loaded: exports::Loaded,
+    /// The component's indices (in `Loaded`).
+    indices: Arc<Loaded>,
 }
 
 impl Instance {
@@ -650,14 +674,19 @@ impl Instance {
         &mut self,
         memory: usize,
         deadline: Duration,
-        f: impl AsyncFnOnce(&bindings::Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Exports<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let state = self.store.data_mut();
         state.ticks_left = limits::ticks(deadline);
         state.deadline = deadline;
         state.timed_out = false;
         state.limiter.memory_limit = memory;
-        let result = f(&self.bindings, &mut self.store).await;
+        let mut exports = Exports {
+            indices: &self.indices.indices,
+            loaded: &mut self.loaded,
+            instance: self.instance,
+        };
+        let result = f(&mut exports, &mut self.store).await;
         result.map_err(|error| stopped(&self.store, error))
     }
 }
