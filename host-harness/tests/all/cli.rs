@@ -929,3 +929,57 @@ async fn media_files_stream_to_and_from_disk_and_a_bad_download_leaves_nothing()
     assert_eq!(good.requests().len(), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_on_demand_allocator_runs_the_same_trigger() {
+    let payload = fixture("batch_two_messages_one_status.json");
+    let pooled = run(&["trigger", "--payload", &payload]);
+    let on_demand = run(&["--allocator", "on-demand", "trigger", "--payload", &payload]);
+    let small_pool = run(&["--pool-instances", "2", "trigger", "--payload", &payload]);
+    for output in [&pooled, &on_demand, &small_pool] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(stdout_json(&pooled).as_array().unwrap().len(), 2);
+    assert_eq!(stdout_json(&on_demand), stdout_json(&pooled));
+    assert_eq!(stdout_json(&small_pool), stdout_json(&pooled));
+    assert_eq!(run(&["--allocator", "bump", "demo"]).status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn the_native_baseline_does_the_same_work_as_serve() {
+    // The benchmark's baseline must do what the endpoint does, or the comparison is void:
+    // the same events for a signed batch, a refused forgery, a dropped redelivery.
+    let body = std::fs::read(fixture("batch_two_messages_one_status.json")).unwrap();
+    let mut lines = Vec::new();
+    for extra in [&[][..], &["--native-baseline"][..]] {
+        let mut args = vec!["--app-secret", APP_SECRET, "--no-access-log"];
+        args.extend_from_slice(extra);
+        let server = start_serve(&args);
+        let mut client = Client::connect(server.address).await.unwrap();
+        for _ in 0..2 {
+            let answer = client
+                .webhook("/webhook", signed_post(body.clone(), APP_SECRET))
+                .await
+                .unwrap();
+            assert_eq!(answer.status, 200, "{extra:?}");
+        }
+        let forged = client
+            .webhook("/webhook", signed_post(body.clone(), "not the secret"))
+            .await
+            .unwrap();
+        assert_eq!(forged.status, 401, "{extra:?}");
+        lines.push(server.event_lines(2));
+        assert!(
+            server
+                .events
+                .recv_timeout(Duration::from_millis(300))
+                .is_err(),
+            "a redelivery was written again ({extra:?})"
+        );
+    }
+    assert_eq!(lines[0], lines[1]);
+}
