@@ -348,10 +348,28 @@ struct DisableArgs {
     graph: GraphArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli::run(cli).await {
+    // `serve` runs requests in parallel, and `bench` measures both runtimes. Every other
+    // subcommand makes one call at a time, and a component's outbound request is
+    // answered by a task wasi:http spawns: on a multi-thread runtime, each wake-up of the
+    // guest is a hop between threads, which made a send 2.8x slower (see the README's
+    // performance section).
+    let mut runtime = match cli.command {
+        Command::Serve(_) | Command::Bench(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                json!({"error": {"kind": "host", "message": e.to_string()}})
+            );
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Connector(error)) => {
             eprintln!("{}", json!({ "error": error }));
