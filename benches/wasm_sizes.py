@@ -19,6 +19,23 @@ def core_modules(b):
     for sid, s, e in sections(b, 8, len(b)):
         if sid == 1:
             yield b[s:e]
+def crate_of(name):
+    """The crate a (mangled) function name belongs to."""
+    if name.startswith('whatsapp:connector/') or name.startswith('cabi_'):
+        return '<export glue (canonical ABI)>'
+    legacy = re.match(r'_ZN(\d+)', name)
+    if legacy:
+        crate = name[legacy.end():legacy.end() + int(legacy.group(1))]
+        if crate.startswith('_$LT$'):
+            # `<T as Trait>::f`: the first path inside names the crate.
+            inner = re.search(r'([A-Za-z_][A-Za-z0-9_]*)\.\.', crate)
+            return inner.group(1) if inner else crate
+        return crate
+    v0 = re.match(r'_R.*?C(?:s[0-9a-zA-Z]*_)?(\d+)', name)
+    if v0:
+        return name[v0.end():v0.end() + int(v0.group(1))]
+    return name.split('::')[0][:40]
+
 totals = collections.Counter()
 for m in core_modules(data):
     names = {}
@@ -62,16 +79,7 @@ for m in core_modules(data):
             totals['<data>'] += e - s
     for k, size in enumerate(bodies):
         name = names.get(nimports + k, '?')
-        mm = re.match(r'_ZN(\d+)', name)
-        if mm:
-            crate = name[len(mm.group(0)):len(mm.group(0))+int(mm.group(1))]
-        elif name.startswith('_R'):
-            crate = 'v0'
-        else:
-            crate = name.split('::')[0][:40]
-        # generic impls: <T as Trait>: attribute by inner
-        mm2 = re.match(r'_ZN\d+_\$LT\$(\w+?)\.\.', name)
-        if mm2: crate = mm2.group(1)
+        crate = crate_of(name)
         totals[crate] += size
 total = sum(totals.values())
 print('total code+data bytes', total, 'file', len(data))
