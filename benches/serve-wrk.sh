@@ -3,7 +3,7 @@
 # baseline (`serve --native-baseline`, the same hyper framing and the same work done by
 # the component crate compiled natively), one after the other in one run, with wrk at
 # 16 connections for 10 s each. Checks that every distinct message was written exactly
-# once. Prints one JSON object.
+# once. Prints one JSON object. COMPONENT_ARGS adds flags to the component's serve.
 #
 #   bash benches/serve-wrk.sh            # needs wrk (apt-get install wrk), python3,
 #                                        # and a release build: cargo build --release -p host-harness
@@ -20,6 +20,8 @@ python3 benches/signed_bodies.py "$messages" "$secret" > "$dir/bodies"
 run() {
   local mode=$1 extra=()
   [ "$mode" = native ] && extra=(--native-baseline)
+  # COMPONENT_ARGS: more flags for the component's serve, e.g. --reuse-instances 1000.
+  [ "$mode" = component ] && read -r -a extra <<< "${COMPONENT_ARGS:-}"
   "$bin" serve --listen 127.0.0.1:0 --app-secret "$secret" --no-access-log "${extra[@]}" \
     > "$dir/$mode.events" 2> "$dir/$mode.log" &
   local pid=$!

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use whatsapp_connector::secret::Secret;
 use whatsapp_connector::{statuses, webhook};
 
+use crate::instances::InstancePool;
 use crate::registration::{DEFAULT_SINK, RegistrationStore, Subscription, TriggerSpec};
 use crate::runtime::bindings::{
     self, Outcome, Properties, StatusOutcome, StatusProperties, WebhookError, WebhookRequest,
@@ -55,6 +56,9 @@ pub struct EndpointOptions {
     /// How many deduplication keys each subscription remembers; 0 turns deduplication
     /// off.
     pub dedup_window: usize,
+    /// Requests an instance may serve before a fresh one replaces it; 0 (the default):
+    /// a fresh instance for every call ([`InstancePool`]).
+    pub reuse_instances: u32,
 }
 
 impl EndpointOptions {
@@ -70,6 +74,7 @@ impl EndpointOptions {
             verify_token,
             registration: None,
             dedup_window: DEFAULT_DEDUP_WINDOW,
+            reuse_instances: 0,
         }
     }
 }
@@ -200,6 +205,8 @@ pub struct Endpoint {
     routes: Mutex<Routes>,
     /// The files subscriptions write to, opened once each.
     files: Mutex<HashMap<String, EventSink>>,
+    /// Warm instances, when `options.reuse_instances` allows them.
+    pool: Option<InstancePool>,
 }
 
 impl Endpoint {
@@ -233,6 +240,8 @@ impl Endpoint {
             }),
             default,
             files: Mutex::default(),
+            pool: (options.reuse_instances > 0)
+                .then(|| InstancePool::new(connector.clone(), options.reuse_instances)),
             connector,
             options,
             stats,
@@ -245,6 +254,11 @@ impl Endpoint {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Instances made for reuse so far (0 without `reuse_instances`).
+    pub fn instances_made(&self) -> u64 {
+        self.pool.as_ref().map_or(0, InstancePool::instances_made)
     }
 
     /// Handles one request: the component answers the handshake, or turns the body into
@@ -380,16 +394,45 @@ impl Endpoint {
         request: &WebhookRequest,
         secrets: &WebhookSecrets,
     ) -> Handled {
-        let connector = &self.connector;
+        let lease = match &self.pool {
+            Some(pool) => match pool.take().await {
+                Ok(lease) => Some(lease),
+                Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+            },
+            None => None,
+        };
+        let connector = lease.as_ref().map_or(&self.connector, |l| &l.connector);
+        let (handled, came_back) = self.run_route(connector, route, request, secrets).await;
+        if let (Some(pool), Some(lease)) = (&self.pool, lease) {
+            pool.put(lease, came_back);
+        }
+        handled
+    }
+
+    /// One subscription's part of a request on `connector`; and whether the call came
+    /// back from the component (not stopped by a limit, not trapped).
+    async fn run_route(
+        &self,
+        connector: &Connector,
+        route: &Route,
+        request: &WebhookRequest,
+        secrets: &WebhookSecrets,
+    ) -> (Handled, bool) {
+        let stopped = |e: &crate::runtime::CallError| {
+            (
+                Handled::Answer(Reply::error(503, json::host_error(e))),
+                false,
+            )
+        };
         let events = match &route.trigger {
             Trigger::Messages(properties) => {
                 match connector.handle_webhook(request, properties, secrets).await {
-                    Ok(Ok(Outcome::Respond(r))) => return Handled::respond(r),
+                    Ok(Ok(Outcome::Respond(r))) => return (Handled::respond(r), true),
                     Ok(Ok(Outcome::Events(events))) => {
                         convert(events, bindings::event).map(Lines::Messages)
                     }
-                    Ok(Err(e)) => return Handled::refused(&e),
-                    Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+                    Ok(Err(e)) => return (Handled::refused(&e), true),
+                    Err(e) => return stopped(&e),
                 }
             }
             Trigger::Statuses(properties) => {
@@ -397,25 +440,29 @@ impl Endpoint {
                     .handle_status_webhook(request, properties, secrets)
                     .await
                 {
-                    Ok(Ok(StatusOutcome::Respond(r))) => return Handled::respond(r),
+                    Ok(Ok(StatusOutcome::Respond(r))) => return (Handled::respond(r), true),
                     Ok(Ok(StatusOutcome::Events(events))) => {
                         convert(events, bindings::status_event).map(Lines::Statuses)
                     }
-                    Ok(Err(e)) => return Handled::refused(&e),
+                    Ok(Err(e)) => return (Handled::refused(&e), true),
                     // The component was stopped (deadline, memory) or trapped: not
                     // acknowledged, so Meta redelivers; the endpoint goes on.
-                    Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+                    Err(e) => return stopped(&e),
                 }
             }
         };
         match events {
-            Ok(Lines::Messages(events)) => self.deliver(route, events, |e| &e.dedup_key),
-            Ok(Lines::Statuses(events)) => self.deliver(route, events, |e| &e.dedup_key),
-            // The component broke its contract: not acknowledged, so Meta redelivers.
-            Err(e) => Handled::Answer(Reply::error(
-                503,
-                json!({"kind": "host", "message": e.to_string()}),
-            )),
+            Ok(Lines::Messages(events)) => (self.deliver(route, events, |e| &e.dedup_key), true),
+            Ok(Lines::Statuses(events)) => (self.deliver(route, events, |e| &e.dedup_key), true),
+            // The component broke its contract: not acknowledged, so Meta redelivers, and
+            // the instance is not reused.
+            Err(e) => (
+                Handled::Answer(Reply::error(
+                    503,
+                    json!({"kind": "host", "message": e.to_string()}),
+                )),
+                false,
+            ),
         }
     }
 

@@ -4,8 +4,10 @@
 //! - [`runtime`]: load the component, call it under limits, with an outbound policy;
 //!   every WIT ↔ host conversion. What a workflow host would copy; it imports nothing
 //!   else from this crate.
-//! - [`registration`]: where a trigger's registration is kept (memory or a 0600 file).
-//! - [`endpoint`]: the webhook endpoint, one front door for every webhook request.
+//! - [`registration`]: where a phone number's registration and its subscriptions are
+//!   kept (memory or a 0600 file).
+//! - [`endpoint`]: the webhook endpoint, one front door for every webhook request;
+//!   [`instances`]: its opt-in warm instances.
 //! - [`serve`]: the HTTP framing around the endpoint.
 //! - [`fakes`]: test doubles: the stub Graph API and loopback HTTP servers and clients.
 //!
@@ -14,6 +16,7 @@
 
 pub mod endpoint;
 pub mod fakes;
+pub mod instances;
 pub mod registration;
 pub mod runtime;
 pub mod serve;

@@ -286,6 +286,12 @@ struct ServeArgs {
     /// Do not log one line per request on stderr.
     #[arg(long)]
     no_access_log: bool,
+    /// Let one instance serve up to N requests before a fresh one replaces it (0: a
+    /// fresh instance per request, the default). Faster, but one request's leftovers in
+    /// the component's memory could reach the next; an instance whose call failed is
+    /// never reused.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reuse_instances: u32,
     /// Benchmark only: serve the same work done natively, without the component (the
     /// baseline `serve` is compared with; see the README's performance section).
     #[arg(long, conflicts_with = "registration")]

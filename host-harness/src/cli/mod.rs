@@ -405,6 +405,7 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
     let options = EndpointOptions {
         registration: args.registration.map(RegistrationStore::File),
         dedup_window: args.dedup_window,
+        reuse_instances: args.reuse_instances,
         ..EndpointOptions::new(
             Properties {
                 sender_number: args.sender_number,
@@ -467,7 +468,11 @@ async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Fail
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve::serve(endpoint, listener, framing, shutdown).await?;
-    eprintln!("serve: stopped {}", stats.summary());
+    serve::serve(endpoint.clone(), listener, framing, shutdown).await?;
+    let mut summary = stats.summary();
+    if endpoint.options().reuse_instances > 0 {
+        summary["instances_made"] = endpoint.instances_made().into();
+    }
+    eprintln!("serve: stopped {summary}");
     Ok(())
 }

@@ -181,3 +181,84 @@ async fn a_component_stopped_at_its_deadline_does_not_stop_serve() {
     assert_eq!(handshake.header("content-type"), Some("text/plain"));
     assert_eq!(handshake.header("set-cookie"), None);
 }
+
+#[tokio::test]
+async fn reused_instances_serve_the_same_events_and_a_failed_one_is_replaced() {
+    let mut server = start_serve(&[
+        "--app-secret",
+        APP_SECRET,
+        "--reuse-instances",
+        "50",
+        "--no-access-log",
+        "--max-memory",
+        "2000000",
+        "--memory-per-body-byte",
+        "0",
+    ]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    let batch = std::fs::read(fixture("batch_two_messages_one_status.json")).unwrap();
+    for round in 0..10 {
+        let body = String::from_utf8(batch.clone())
+            .unwrap()
+            .replace("wamid.HBgL", &format!("wamid.X{round}HBgL"))
+            .into_bytes();
+        let answer = client
+            .webhook(
+                "/webhook",
+                host_harness::fakes::signed_post(body, APP_SECRET),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    let lines = server.event_lines(20);
+    let ids: std::collections::HashSet<_> = lines
+        .iter()
+        .map(|l| {
+            l["entry"]["changes"]["messages"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 20, "every message of every round, once");
+    // A body too large for the 2 MB memory stops its call: not acknowledged, and that
+    // instance is dropped; the next request gets a fresh one and succeeds.
+    let messages: Vec<String> = (0..12_000)
+        .map(|i| format!(r#"{{"from":"16505551234","id":"wamid.big{i}","timestamp":"1","type":"text","text":{{"body":"a message long enough to fill memory"}}}}"#))
+        .collect();
+    let big = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messages":[{}]}}}}]}}]}}"#,
+        messages.join(",")
+    );
+    let stopped = client
+        .webhook(
+            "/webhook",
+            host_harness::fakes::signed_post(big.into_bytes(), APP_SECRET),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, 503, "{}", stopped.text());
+    assert!(
+        stopped.text().contains("memory-limit"),
+        "{}",
+        stopped.text()
+    );
+    let after = client
+        .webhook(
+            "/webhook",
+            host_harness::fakes::signed_post(
+                std::fs::read(fixture("text_message.json")).unwrap(),
+                APP_SECRET,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.status, 200);
+    server.event_lines(1);
+    let summary = server.interrupt();
+    assert_eq!(summary["events"], 21);
+    // Eleven requests one after the other on one instance, then the one that failed
+    // was dropped: two instances in all.
+    assert_eq!(summary["instances_made"], 2, "{summary}");
+}
