@@ -61,6 +61,21 @@ fn call<T>(
         .map_err(|error| redacted(connection, registration, error))
 }
 
+/// Every secret a call knows: the token, the app secret and the verify tokens.
+fn secrets<'a>(
+    connection: &'a wit_connection::Connection,
+    registration: Option<&'a Registration>,
+) -> impl Iterator<Item = &'a str> {
+    [
+        Some(connection.system_user_access_token.as_str()),
+        connection.app_secret.as_deref(),
+        connection.verify_token.as_deref(),
+        registration.map(|r| r.verify_token.expose().as_str()),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Scrubs every secret the call knows from an error before it leaves the component: the
 /// token, the app secret and the verify tokens, even if an answer echoed one back. No
 /// code path puts one there; this keeps it so.
@@ -69,13 +84,7 @@ fn redacted(
     registration: Option<&Registration>,
     mut error: graph::Error,
 ) -> wit_connection::Error {
-    let secrets = [
-        Some(connection.system_user_access_token.as_str()),
-        connection.app_secret.as_deref(),
-        connection.verify_token.as_deref(),
-        registration.map(|r| r.verify_token.expose().as_str()),
-    ];
-    for secret in secrets.into_iter().flatten() {
+    for secret in secrets(connection, registration) {
         error.redact(secret);
     }
     to_wit_error(error)
@@ -284,12 +293,7 @@ fn to_wit_transfer_error(
 ) -> wit_download::TransferError {
     use transfer::TransferError as T;
     use wit_download::TransferError as W;
-    let secrets = [
-        Some(connection.system_user_access_token.as_str()),
-        connection.app_secret.as_deref(),
-        connection.verify_token.as_deref(),
-    ];
-    for secret in secrets.into_iter().flatten() {
+    for secret in secrets(connection, None) {
         error.redact(secret);
     }
     match error {

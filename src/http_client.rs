@@ -51,6 +51,12 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
             .map_err(|_| transport("the request body could not be sent"))?;
         write_all(&stream, json).map_err(|_| transport("the request body could not be sent"))?;
     }
+    answer(body, future)
+}
+
+/// Finishes the request's body and reads the whole answer (a Graph API answer is
+/// small: at most `MAX_RESPONSE_BYTES`).
+fn answer(body: OutgoingBody, future: FutureIncomingResponse) -> Result<HttpResponse, Error> {
     OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
     let (status, retry_after, incoming) = response(future)?;
     let body = read_capped(&incoming, status)?;
@@ -213,15 +219,7 @@ pub fn upload(
     // server has read `content_length` bytes it may close it, so a flush could fail a
     // body that went out whole. `finish` says whether it did.
     drop(stream);
-    OutgoingBody::finish(body, None).map_err(|code| transport(describe(&code)))?;
-    let (status, retry_after, incoming) = response(future)?;
-    let body = read_capped(&incoming, status)?;
-    drop(IncomingBody::finish(incoming));
-    Ok(HttpResponse {
-        status,
-        retry_after,
-        body,
-    })
+    Ok(answer(body, future)?)
 }
 
 fn read_capped(incoming: &IncomingBody, status: u16) -> Result<Vec<u8>, Error> {

@@ -126,6 +126,22 @@ pub fn webhook_with_messages(n: usize, tag: &str) -> Vec<u8> {
     .expect("JSON")
 }
 
+/// The connection and input of the benchmarks' "Send Message", to the built-in stub.
+pub(crate) fn send_fixture() -> (Connection, SendInput) {
+    let connection = Connection {
+        system_user_access_token: "bench-token".into(),
+        phone_number_id: demo::STUB_PHONE_NUMBER_ID.into(),
+        ..Connection::default()
+    };
+    let input = SendInput {
+        message: "Your order has shipped.".into(),
+        send_message_to: "+1 555 010 1234".into(),
+        reply_to: None,
+        preview_url: None,
+    };
+    (connection, input)
+}
+
 pub(crate) fn post(body: Vec<u8>) -> WebhookRequest {
     signed_post(body, APP_SECRET)
 }
@@ -420,17 +436,7 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     let native_unsigned = per_call(plan, || async { native(&unsigned, 1) }).await?;
 
     // 5. Send Message with the built-in stub, a fresh instance per call.
-    let connection = Connection {
-        system_user_access_token: "bench-token".into(),
-        phone_number_id: demo::STUB_PHONE_NUMBER_ID.into(),
-        ..Connection::default()
-    };
-    let input = SendInput {
-        message: "Your order has shipped.".into(),
-        send_message_to: "+1 555 010 1234".into(),
-        reply_to: None,
-        preview_url: None,
-    };
+    let (connection, input) = send_fixture();
     let send_once = move |connector: Connector| {
         let (connection, input) = (connection.clone(), input.clone());
         async move {

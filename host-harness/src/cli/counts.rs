@@ -22,8 +22,9 @@ use host_harness::fakes::stub_graph::StubGraph;
 use host_harness::runtime::engine_config;
 use host_harness::{Allocation, Connection, Connector, Limits};
 
-use super::bench::{APP_SECRET, expect_events, no_filter, post, secrets, webhook_with_messages};
-use super::demo;
+use super::bench::{
+    APP_SECRET, expect_events, no_filter, post, secrets, send_fixture, webhook_with_messages,
+};
 
 /// Calls per counted run.
 pub const CALLS: usize = 200;
@@ -73,17 +74,7 @@ pub async fn child(cwasm: &Path, what: Counted, calls: usize) -> anyhow::Result<
     let kept = connector.keep_instance().await?;
     let one = post(webhook_with_messages(1, "count"));
     let (properties, secrets) = (no_filter(), secrets());
-    let connection = Connection {
-        system_user_access_token: "count-token".into(),
-        phone_number_id: demo::STUB_PHONE_NUMBER_ID.into(),
-        ..Connection::default()
-    };
-    let input = SendInput {
-        message: "Your order has shipped.".into(),
-        send_message_to: "+1 555 010 1234".into(),
-        reply_to: None,
-        preview_url: None,
-    };
+    let (connection, input) = send_fixture();
     // One call of each kind before counting: first calls fill caches and lazy tables.
     for counted in Counted::ALL {
         one_call(

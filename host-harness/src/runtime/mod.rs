@@ -528,14 +528,13 @@ impl Connector {
             self.limits.memory_bytes,
             self.limits.transfer_deadline,
             async |e, store| {
-                let stream = store.data_mut().table.push(stream)?;
-                let borrowed = Resource::new_borrow(stream.rep());
-                let result = e
-                    .download_media(store)?
-                    .call_download(&mut *store, &connection, input, borrowed)
-                    .await;
-                store.data_mut().table.delete(stream)?;
-                result
+                let guest = e.download_media(store)?;
+                lend(store, stream, async |store, destination| {
+                    guest
+                        .call_download(store, &connection, input, destination)
+                        .await
+                })
+                .await
             },
         )
         .await
@@ -555,14 +554,11 @@ impl Connector {
             self.limits.memory_bytes,
             self.limits.transfer_deadline,
             async |e, store| {
-                let stream = store.data_mut().table.push(stream)?;
-                let borrowed = Resource::new_borrow(stream.rep());
-                let result = e
-                    .upload_media(store)?
-                    .call_upload(&mut *store, &connection, input, borrowed)
-                    .await;
-                store.data_mut().table.delete(stream)?;
-                result
+                let guest = e.upload_media(store)?;
+                lend(store, stream, async |store, source| {
+                    guest.call_upload(store, &connection, input, source).await
+                })
+                .await
             },
         )
         .await
@@ -652,6 +648,19 @@ impl Connector {
         })
         .await
     }
+}
+
+/// Lends `stream` to one call as a `borrow<…>` resource: it is in the store's table
+/// only for the call, and the host's end of it is dropped (flushed, closed) after.
+async fn lend<S: Send + 'static, R>(
+    store: &mut Store<HostState>,
+    stream: S,
+    call: impl AsyncFnOnce(&mut Store<HostState>, Resource<S>) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    let owned = store.data_mut().table.push(stream)?;
+    let result = call(store, Resource::new_borrow(owned.rep())).await;
+    store.data_mut().table.delete(owned)?;
+    result
 }
 
 /// One instance of the component in its own store. Each call gets the full deadline
