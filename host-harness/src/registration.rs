@@ -224,6 +224,30 @@ impl RegistrationStore {
         }
     }
 
+    /// Holds the store for one read-modify-write (`enable`, `disable`) until the guard
+    /// is dropped: two workflows switched on at once must both end up subscribed. A
+    /// file store is locked through `<file>.lock` (an advisory lock, kept on disk);
+    /// readers (`serve`) need no lock, since updates replace the file whole.
+    pub fn lock(&self) -> anyhow::Result<StoreLock> {
+        match self {
+            Self::Memory(_) => Ok(StoreLock(None)),
+            Self::File(path) => {
+                let mut lock_path = path.clone().into_os_string();
+                lock_path.push(".lock");
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(false);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let file = options
+                    .open(&lock_path)
+                    .with_context(|| format!("cannot open {}", lock_path.display()))?;
+                file.lock()
+                    .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+                Ok(StoreLock(Some(file)))
+            }
+        }
+    }
+
     /// The verify token a handshake must present now.
     pub fn verify_token(&self) -> Option<Secret<String>> {
         self.load()
@@ -232,6 +256,9 @@ impl RegistrationStore {
             .map(|r| r.registration.verify_token)
     }
 }
+
+/// A held [`RegistrationStore::lock`]; released when dropped.
+pub struct StoreLock(Option<std::fs::File>);
 
 fn write_json(file: &mut std::fs::File, registered: &Registered) -> anyhow::Result<()> {
     use std::io::Write as _;

@@ -178,6 +178,8 @@ async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> 
         graph_connector = graph_connector.with_outbound(stub.outbound());
     }
     let trigger = subscription_trigger(&args)?;
+    // Read, change, write: one `enable` or `disable` at a time per file.
+    let _lock = store.lock()?;
     let properties = Properties {
         sender_number: args.sender_number.clone(),
     };
@@ -234,6 +236,7 @@ async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> 
 /// out (or no --subscription: all of them) removes the phone number's callback.
 async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure> {
     let store = RegistrationStore::File(args.registration.clone());
+    let _lock = store.lock()?;
     let mut registered = store.load()?.with_context(|| {
         format!(
             "no registration at {} (the last disable removes it)",

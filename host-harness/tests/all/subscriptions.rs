@@ -221,3 +221,62 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn workflows_switched_on_at_once_are_all_subscribed() {
+    let dir = scratch_dir("subscriptions-at-once");
+    let registration = dir.join("registration.json");
+    let registration = registration.to_str().unwrap().to_owned();
+    // The first makes the registration (with the built-in stub); then six at once.
+    let first = run(&[
+        "enable",
+        "--webhook-url",
+        "https://hooks.example.com/n",
+        "--registration",
+        &registration,
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let registration = registration.clone();
+            std::thread::spawn(move || {
+                let events = format!("events-{i}.jsonl");
+                run(&[
+                    "enable",
+                    "--webhook-url",
+                    "https://hooks.example.com/n",
+                    "--registration",
+                    &registration,
+                    "--events",
+                    &events,
+                ])
+            })
+        })
+        .collect();
+    for handle in handles {
+        let output = handle.join().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stored: Value = serde_json::from_slice(&std::fs::read(&registration).unwrap()).unwrap();
+    let mut ids: Vec<u64> = stored["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=7).collect::<Vec<_>>(),
+        "no subscription lost, no ID given twice"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
