@@ -230,7 +230,7 @@ impl RegistrationStore {
     /// readers (`serve`) need no lock, since updates replace the file whole.
     pub fn lock(&self) -> anyhow::Result<StoreLock> {
         match self {
-            Self::Memory(_) => Ok(StoreLock(None)),
+            Self::Memory(_) => Ok(StoreLock { _file: None }),
             Self::File(path) => {
                 let mut lock_path = path.clone().into_os_string();
                 lock_path.push(".lock");
@@ -243,7 +243,7 @@ impl RegistrationStore {
                     .with_context(|| format!("cannot open {}", lock_path.display()))?;
                 file.lock()
                     .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-                Ok(StoreLock(Some(file)))
+                Ok(StoreLock { _file: Some(file) })
             }
         }
     }
@@ -257,8 +257,11 @@ impl RegistrationStore {
     }
 }
 
-/// A held [`RegistrationStore::lock`]; released when dropped.
-pub struct StoreLock(Option<std::fs::File>);
+/// A held [`RegistrationStore::lock`]; released when dropped (closing the file releases
+/// the lock).
+pub struct StoreLock {
+    _file: Option<std::fs::File>,
+}
 
 fn write_json(file: &mut std::fs::File, registered: &Registered) -> anyhow::Result<()> {
     use std::io::Write as _;
