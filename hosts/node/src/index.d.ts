@@ -8,6 +8,8 @@ import type * as Interactive from '../generated/interfaces/whatsapp-connector-se
 import type * as Reaction from '../generated/interfaces/whatsapp-connector-send-reaction.js';
 import type * as Location from '../generated/interfaces/whatsapp-connector-send-location.js';
 import type * as Read from '../generated/interfaces/whatsapp-connector-mark-as-read.js';
+import type * as Download from '../generated/interfaces/whatsapp-connector-download-media.js';
+import type * as Upload from '../generated/interfaces/whatsapp-connector-upload-media.js';
 import type * as Received from '../generated/interfaces/whatsapp-connector-message-received.js';
 import type * as Status from '../generated/interfaces/whatsapp-connector-status-updated.js';
 
@@ -38,6 +40,8 @@ export interface Options {
   timeoutMs?: number;
   /** Response body bytes the component may read per outbound request; default 2 MiB. */
   maxResponseBytes?: number;
+  /** The same for a file from Meta's media host; default 128 MiB. */
+  maxMediaBytes?: number;
   /** Worker threads, each with an instance of the component; default 1. */
   workers?: number;
   /** Narrows the manifest's `allowedOutboundHosts` (it can never widen it). */
@@ -46,7 +50,9 @@ export interface Options {
   freezeEnv?: boolean;
 }
 
-export declare const DEFAULTS: Readonly<Required<Pick<Options, 'timeoutMs' | 'maxResponseBytes' | 'workers'>>>;
+export declare const DEFAULTS: Readonly<
+  Required<Pick<Options, 'timeoutMs' | 'maxResponseBytes' | 'maxMediaBytes' | 'workers'>>
+>;
 
 /**
  * An error of the connector. `kind` is the WIT error variant's case (`invalid-input`,
@@ -74,6 +80,18 @@ export declare class Connector {
   sendReaction(connection: Connection, input: Reaction.Input): Promise<SendOutput>;
   sendLocation(connection: Connection, input: Location.Input): Promise<SendOutput>;
   markAsRead(connection: Connection, input: Read.Input): Promise<void>;
+  /** Streams the file to a temporary file next to `path`, renamed to `path` only once it matched. */
+  downloadMedia(
+    connection: Connection,
+    input: Download.Input,
+    path: string,
+  ): Promise<Omit<Download.Output, 'fileSize'> & { fileSize: number }>;
+  /** Streams the file at `path`; `fileSize` comes from the file, `filename` defaults to its name. */
+  uploadMedia(
+    connection: Connection,
+    input: Omit<Upload.Input, 'fileSize' | 'filename'> & { filename?: string },
+    path: string,
+  ): Promise<Upload.Output>;
   handleWebhook(request: WebhookRequest, properties?: MessageProperties, secrets?: WebhookSecrets): Promise<Outcome>;
   handleStatusWebhook(
     request: WebhookRequest,

@@ -6,7 +6,10 @@
 // while a Graph API call waits on the network. A call that runs past `timeoutMs` is
 // stopped by terminating its worker (the only way to stop a synchronous WebAssembly
 // call), and a fresh worker takes its place.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /** The manifest the package was built with: the outbound policy comes from it. */
@@ -20,6 +23,8 @@ export const DEFAULTS = Object.freeze({
   timeoutMs: 32_000,
   /** Response body bytes the component may read per outbound request. */
   maxResponseBytes: 2 << 20,
+  /** The same for a file from Meta's media host (Download Media). */
+  maxMediaBytes: 128 << 20,
   workers: 1,
 });
 
@@ -213,6 +218,32 @@ export class Connector {
   markAsRead(connection, input) {
     return this.#call('markAsRead', connection, input);
   }
+  /**
+   * Action "Download Media" into the file `path`: the component streams the bytes to a
+   * temporary file next to it (mode 0600), which becomes `path` only once they matched
+   * Meta's SHA-256 and size; on any error nothing is left.
+   */
+  async downloadMedia(connection, input, path) {
+    const temporary = resolve(join(dirname(path), `.download-${randomUUID()}`));
+    try {
+      const output = await this.#call('downloadMedia', connection, input, temporary);
+      await chmod(temporary, 0o600);
+      await rename(temporary, path);
+      return output;
+    } catch (e) {
+      await rm(temporary, { force: true });
+      throw e;
+    }
+  }
+  /**
+   * Action "Upload Media" of the file `path`, streamed; `input.filename` defaults to its
+   * name. Meta's types and limits are checked before any byte is sent.
+   */
+  async uploadMedia(connection, input, path) {
+    const { size } = await stat(path);
+    const upload = { filename: basename(path), ...input, fileSize: size };
+    return this.#call('uploadMedia', connection, upload, resolve(path));
+  }
   /** Trigger "Message received": one request to the webhook URL. */
   handleWebhook(request, properties = {}, secrets = {}) {
     return this.#call('handleWebhook', request, properties, secrets);
@@ -248,7 +279,7 @@ export class Connector {
  * component, started now.
  */
 export async function loadConnector(options = {}) {
-  const { timeoutMs, maxResponseBytes, workers, graphUrl } = { ...DEFAULTS, ...options };
+  const { timeoutMs, maxResponseBytes, maxMediaBytes, workers, graphUrl } = { ...DEFAULTS, ...options };
   if (graphUrl !== undefined) {
     const url = new URL(graphUrl);
     if (!['http:', 'https:'].includes(url.protocol) || url.pathname !== '/') {
@@ -263,6 +294,9 @@ export async function loadConnector(options = {}) {
     : manifestOrigins;
   const workerOptions = {
     allowedOrigins,
+    // Every allowed host but the Graph API serves files (Meta's media host).
+    mediaOrigins: allowedOrigins.filter((o) => o !== new URL(manifest.graphApi.baseUrl).origin),
+    maxMediaBytes,
     graphUrl,
     maxResponseBytes,
     freezeEnv: options.freezeEnv ?? true,

@@ -8,6 +8,7 @@
 // The shim's modules are patched here (the size cap): load this module only in a
 // thread of its own, as the worker does.
 import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 
 import * as shim from '@bytecodealliance/preview2-shim';
 
@@ -16,7 +17,14 @@ import { eventJson, statusEventJson } from './events.js';
 import { errorJson } from './errors.js';
 
 /** Instantiates the component under these options; resolves to its methods. */
-export async function instantiateConnector({ allowedOrigins, graphUrl, maxResponseBytes, freezeEnv }) {
+export async function instantiateConnector({
+  allowedOrigins,
+  graphUrl,
+  maxResponseBytes,
+  maxMediaBytes,
+  mediaOrigins = [],
+  freezeEnv,
+}) {
   // jco's glue reads `process.env.JCO_DEBUG` on every call; a worker's `process.env` is
   // a live view, costly to read. A plain snapshot answers the same, fast. The component
   // itself sees no environment at all.
@@ -29,6 +37,12 @@ export async function instantiateConnector({ allowedOrigins, graphUrl, maxRespon
   const redirect = graphUrl ? new URL(graphUrl) : undefined;
   const schemeName = (scheme) => (scheme?.tag === 'other' ? scheme.val : (scheme?.tag ?? 'HTTPS')).toLowerCase();
 
+  // The cap of each response, by the origin its request went to: Meta's media host
+  // sends files (`maxMediaBytes`), the Graph API small JSON (`maxResponseBytes`). It
+  // follows the response from the future to its body's stream.
+  const cap = new WeakMap();
+  const media = new Set(mediaOrigins);
+
   /** Refuses every origin the manifest does not allow, then sends the rest where `graphUrl` says. */
   const outgoingHandler = {
     handle(request, options) {
@@ -40,8 +54,23 @@ export async function instantiateConnector({ allowedOrigins, graphUrl, maxRespon
         request.setScheme({ tag: redirect.protocol === 'http:' ? 'HTTP' : 'HTTPS' });
         request.setAuthority(redirect.host);
       }
-      return shim.http.outgoingHandler.handle(request, options);
+      const future = shim.http.outgoingHandler.handle(request, options);
+      cap.set(future, media.has(origin) ? maxMediaBytes : maxResponseBytes);
+      return future;
     },
+  };
+  const { FutureIncomingResponse, IncomingResponse } = shim.http.types;
+  const futureGet = FutureIncomingResponse.prototype.get;
+  FutureIncomingResponse.prototype.get = function get() {
+    const ret = futureGet.call(this);
+    if (ret?.tag === 'ok' && ret.val?.tag === 'ok' && cap.has(this)) cap.set(ret.val.val, cap.get(this));
+    return ret;
+  };
+  const consume = IncomingResponse.prototype.consume;
+  IncomingResponse.prototype.consume = function consumeCapped() {
+    const body = consume.call(this);
+    if (cap.has(this)) cap.set(body, cap.get(this));
+    return body;
   };
 
   // The response size cap: each response body's stream may yield `maxResponseBytes`; the
@@ -51,7 +80,7 @@ export async function instantiateConnector({ allowedOrigins, graphUrl, maxRespon
   const bodyStream = IncomingBody.prototype.stream;
   IncomingBody.prototype.stream = function stream() {
     const s = bodyStream.call(this);
-    remaining.set(s, maxResponseBytes);
+    remaining.set(s, cap.get(this) ?? maxResponseBytes);
     return s;
   };
   const { InputStream } = shim.io.streams;
@@ -95,6 +124,23 @@ export async function instantiateConnector({ allowedOrigins, graphUrl, maxRespon
     'wasi:random/random': shim.random.random,
   };
 
+  /**
+   * Opens `path` through the WASI shim's filesystem, so that the component gets one of
+   * the shim's own streams for it (a Node stream is not a `wasi:io` stream), and runs
+   * `use` with the descriptor. The component gets no filesystem import: only this
+   * stream.
+   */
+  function withFile(path, { create = false, exclusive = false, read = false, write = false }, use) {
+    const directory = shim.filesystem._createPreopenDescriptor(dirname(path));
+    const file = directory.openAt({ symlinkFollow: false }, basename(path), { create, exclusive }, { read, write });
+    try {
+      return use(file);
+    } finally {
+      file[Symbol.dispose]?.();
+      directory[Symbol.dispose]?.();
+    }
+  }
+
   const generated = new URL('../generated/', import.meta.url);
   const component = await instantiate(
     async (path) => WebAssembly.compile(await readFile(new URL(path, generated))),
@@ -119,6 +165,25 @@ export async function instantiateConnector({ allowedOrigins, graphUrl, maxRespon
     newRegistration: (c, properties, url) => component.messageReceived.newRegistration(c, properties, url),
     enable: (c, registration) => component.messageReceived.enable(c, registration),
     disable: (c, registration) => component.messageReceived.disable(c, registration),
+    downloadMedia: (c, input, path) =>
+      withFile(path, { create: true, exclusive: true, write: true }, (file) => {
+        const stream = file.writeViaStream(0n);
+        try {
+          const output = component.downloadMedia.download(c, input, stream);
+          return { ...output, fileSize: Number(output.fileSize) };
+        } finally {
+          stream[Symbol.dispose]?.();
+        }
+      }),
+    uploadMedia: (c, input, path) =>
+      withFile(path, { read: true }, (file) => {
+        const stream = file.readViaStream(0n);
+        try {
+          return component.uploadMedia.upload(c, { ...input, fileSize: BigInt(input.fileSize) }, stream);
+        } finally {
+          stream[Symbol.dispose]?.();
+        }
+      }),
     handleWebhook: (request, properties, secrets) =>
       outcome(component.messageReceived.handleRequest(request, properties, secrets), eventJson),
     handleStatusWebhook: (request, properties, secrets) =>
