@@ -178,8 +178,6 @@ async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> 
         graph_connector = graph_connector.with_outbound(stub.outbound());
     }
     let trigger = subscription_trigger(&args)?;
-    // Read, change, write: one `enable` or `disable` at a time per file.
-    let _lock = store.lock()?;
     let properties = Properties {
         sender_number: args.sender_number.clone(),
     };
@@ -189,6 +187,9 @@ async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> 
             .new_registration(&connection, &properties, &args.webhook_url)
             .await,
     )?;
+    // Read, change, write: one `enable` or `disable` at a time per file (taken only once
+    // the inputs are valid, so that a refused `enable` leaves no lock file behind).
+    let _lock = store.lock()?;
     if let Some(mut registered) = store.load()? {
         let kept = &registered.registration;
         if kept.callback_url != args.webhook_url
