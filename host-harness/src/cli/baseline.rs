@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-use host_harness::bindings::WebhookRequest;
+use host_harness::bindings::{self, WebhookRequest};
 use host_harness::endpoint::{DedupWindow, EventSink, Reply, Stats};
 use host_harness::serve::Handler;
 use serde_json::json;
@@ -49,12 +49,7 @@ impl NativeEndpoint {
             app_secret: self.app_secret.as_deref().map(Secret::new),
             verify_token: None,
         };
-        let request = trigger::WebhookRequest {
-            method: &request.method,
-            headers: &request.headers,
-            query: &request.query,
-            body: &request.body,
-        };
+        let request = bindings::trigger_request(request);
         let events = match trigger::handle(request, self.sender_number.as_deref(), secrets) {
             Ok(Outcome::Events(events)) => events,
             Ok(Outcome::Respond {

@@ -142,6 +142,23 @@ pub(crate) fn send_fixture() -> (Connection, SendInput) {
     (connection, input)
 }
 
+/// The trigger's logic run natively on `request` (checked with the bench's app secret
+/// when it is signed), expecting `n` events: the baseline of the ratios.
+pub(crate) fn native_trigger(request: &WebhookRequest, n: usize) -> anyhow::Result<()> {
+    let secrets = Secrets {
+        app_secret: (!request.headers.is_empty()).then_some(Secret::new(APP_SECRET)),
+        verify_token: None,
+    };
+    match trigger::handle(
+        host_harness::bindings::trigger_request(request),
+        None,
+        secrets,
+    ) {
+        Ok(trigger::Outcome::Events(events)) if events.len() == n => Ok(()),
+        other => Err(anyhow::anyhow!("native: {other:?}")),
+    }
+}
+
 pub(crate) fn post(body: Vec<u8>) -> WebhookRequest {
     signed_post(body, APP_SECRET)
 }
@@ -414,26 +431,9 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     let memory_after_hundred = batch.peak_memory();
 
     // 4. The same logic, native.
-    let native = |request: &WebhookRequest, n: usize| {
-        let signed = !request.headers.is_empty();
-        let request = trigger::WebhookRequest {
-            method: &request.method,
-            headers: &request.headers,
-            query: &request.query,
-            body: &request.body,
-        };
-        let secrets = Secrets {
-            app_secret: signed.then_some(Secret::new(APP_SECRET)),
-            verify_token: None,
-        };
-        match trigger::handle(request, None, secrets) {
-            Ok(trigger::Outcome::Events(events)) if events.len() == n => Ok(()),
-            other => Err(anyhow::anyhow!("native: {other:?}")),
-        }
-    };
-    let native_one = per_call(plan, || async { native(&one, 1) }).await?;
-    let native_hundred = per_call(plan, || async { native(&hundred, 100) }).await?;
-    let native_unsigned = per_call(plan, || async { native(&unsigned, 1) }).await?;
+    let native_one = per_call(plan, || async { native_trigger(&one, 1) }).await?;
+    let native_hundred = per_call(plan, || async { native_trigger(&hundred, 100) }).await?;
+    let native_unsigned = per_call(plan, || async { native_trigger(&unsigned, 1) }).await?;
 
     // 5. Send Message with the built-in stub, a fresh instance per call.
     let (connection, input) = send_fixture();

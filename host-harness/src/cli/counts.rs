@@ -13,17 +13,14 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
-use whatsapp_connector::secret::Secret;
-use whatsapp_connector::trigger::{self, Secrets};
-
-use host_harness::bindings::SendInput;
+use host_harness::bindings::{Properties, SendInput, WebhookRequest, WebhookSecrets};
 use host_harness::fakes::stub_graph::StubGraph;
 use host_harness::runtime::engine_config;
 use host_harness::{Allocation, Connection, Connector, Limits};
+use serde_json::{Value, json};
 
 use super::bench::{
-    APP_SECRET, expect_events, no_filter, post, secrets, send_fixture, webhook_with_messages,
+    expect_events, native_trigger, no_filter, post, secrets, send_fixture, webhook_with_messages,
 };
 
 /// Calls per counted run.
@@ -71,83 +68,62 @@ pub async fn child(cwasm: &Path, what: Counted, calls: usize) -> anyhow::Result<
     let connector =
         unsafe { Connector::load_precompiled(cwasm, Limits::default(), Allocation::OnDemand)? }
             .with_outbound(StubGraph::new(None).outbound());
-    let kept = connector.keep_instance().await?;
-    let one = post(webhook_with_messages(1, "count"));
-    let (properties, secrets) = (no_filter(), secrets());
-    let (connection, input) = send_fixture();
+    let fixture = Fixture {
+        kept: connector.keep_instance().await?,
+        connector,
+        one: post(webhook_with_messages(1, "count")),
+        properties: no_filter(),
+        secrets: secrets(),
+        send: send_fixture(),
+    };
     // One call of each kind before counting: first calls fill caches and lazy tables.
     for counted in Counted::ALL {
-        one_call(
-            counted,
-            &connector,
-            &kept,
-            &one,
-            &properties,
-            &secrets,
-            &connection,
-            &input,
-        )
-        .await?;
+        fixture.call(counted).await?;
     }
     for _ in 0..calls {
-        one_call(
-            what,
-            &connector,
-            &kept,
-            &one,
-            &properties,
-            &secrets,
-            &connection,
-            &input,
-        )
-        .await?;
+        fixture.call(what).await?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn one_call(
-    what: Counted,
-    connector: &Connector,
-    kept: &Connector,
-    one: &host_harness::bindings::WebhookRequest,
-    properties: &host_harness::bindings::Properties,
-    secrets: &host_harness::bindings::WebhookSecrets,
-    connection: &Connection,
-    input: &SendInput,
-) -> anyhow::Result<()> {
-    match what {
-        Counted::TriggerFresh => {
-            expect_events(connector.handle_webhook(one, properties, secrets).await, 1)
-        }
-        Counted::TriggerReused => {
-            expect_events(kept.handle_webhook(one, properties, secrets).await, 1)
-        }
-        Counted::TriggerNative => {
-            let request = trigger::WebhookRequest {
-                method: &one.method,
-                headers: &one.headers,
-                query: &one.query,
-                body: &one.body,
-            };
-            let secrets = Secrets {
-                app_secret: Some(Secret::new(APP_SECRET)),
-                verify_token: None,
-            };
-            match trigger::handle(request, None, secrets) {
-                Ok(trigger::Outcome::Events(events)) if events.len() == 1 => Ok(()),
-                other => Err(anyhow::anyhow!("native: {other:?}")),
+/// What every counted call uses, made once before counting.
+struct Fixture {
+    connector: Connector,
+    kept: Connector,
+    one: WebhookRequest,
+    properties: Properties,
+    secrets: WebhookSecrets,
+    send: (Connection, SendInput),
+}
+
+impl Fixture {
+    async fn call(&self, what: Counted) -> anyhow::Result<()> {
+        let (one, properties, secrets) = (&self.one, &self.properties, &self.secrets);
+        match what {
+            Counted::TriggerFresh => expect_events(
+                self.connector
+                    .handle_webhook(one, properties, secrets)
+                    .await,
+                1,
+            ),
+            Counted::TriggerReused => {
+                expect_events(self.kept.handle_webhook(one, properties, secrets).await, 1)
+            }
+            Counted::TriggerNative => native_trigger(one, 1),
+            Counted::Instantiate => self
+                .connector
+                .keep_instance()
+                .await
+                .map(drop)
+                .map_err(Into::into),
+            Counted::SendFresh => {
+                let (connection, input) = &self.send;
+                match self.connector.send(connection, input).await? {
+                    Ok(output) if output.messages.len() == 1 => Ok(()),
+                    other => Err(anyhow::anyhow!("send: {other:?}")),
+                }
             }
         }
-        Counted::Instantiate => connector
-            .keep_instance()
-            .await
-            .map(drop)
-            .map_err(Into::into),
-        Counted::SendFresh => match connector.send(connection, input).await? {
-            Ok(output) if output.messages.len() == 1 => Ok(()),
-            other => Err(anyhow::anyhow!("send: {other:?}")),
-        },
     }
 }
 

@@ -222,6 +222,17 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
     })
 }
 
+/// A webhook request as the component crate's domain code takes it (the benchmark's
+/// native baseline runs that code directly).
+pub fn trigger_request(request: &WebhookRequest) -> trigger::WebhookRequest<'_> {
+    trigger::WebhookRequest {
+        method: &request.method,
+        headers: &request.headers,
+        query: &request.query,
+        body: &request.body,
+    }
+}
+
 /// Trigger "Message status updated"'s properties from the statuses' names (`sent`,
 /// `delivered`, `read`, `failed`) as a host stores them.
 pub fn status_properties(
