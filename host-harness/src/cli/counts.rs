@@ -39,16 +39,31 @@ pub enum Counted {
     Instantiate,
     /// Send Message with the built-in stub, a fresh instance per call.
     SendFresh,
+    /// Trigger, a 100-message signed webhook, on the reused instance (counted per
+    /// message): what crossing the boundary costs per event.
+    HundredReused,
+    /// The same logic, native, per message.
+    HundredNative,
 }
 
 impl Counted {
-    const ALL: [Counted; 5] = [
+    const ALL: [Counted; 7] = [
         Counted::TriggerFresh,
         Counted::TriggerReused,
         Counted::TriggerNative,
         Counted::Instantiate,
         Counted::SendFresh,
+        Counted::HundredReused,
+        Counted::HundredNative,
     ];
+
+    /// Events per call: the count is divided by it.
+    fn events(self) -> u64 {
+        match self {
+            Counted::HundredReused | Counted::HundredNative => 100,
+            _ => 1,
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -57,6 +72,8 @@ impl Counted {
             Counted::TriggerNative => "trigger-native",
             Counted::Instantiate => "instantiate",
             Counted::SendFresh => "send-fresh",
+            Counted::HundredReused => "hundred-reused",
+            Counted::HundredNative => "hundred-native",
         }
     }
 }
@@ -72,6 +89,7 @@ pub async fn child(cwasm: &Path, what: Counted, calls: usize) -> anyhow::Result<
         kept: connector.keep_instance().await?,
         connector,
         one: post(webhook_with_messages(1, "count")),
+        hundred: post(webhook_with_messages(100, "count")),
         properties: no_filter(),
         secrets: secrets(),
         send: send_fixture(),
@@ -91,6 +109,7 @@ struct Fixture {
     connector: Connector,
     kept: Connector,
     one: WebhookRequest,
+    hundred: WebhookRequest,
     properties: Properties,
     secrets: WebhookSecrets,
     send: (Connection, SendInput),
@@ -110,6 +129,13 @@ impl Fixture {
                 expect_events(self.kept.handle_webhook(one, properties, secrets).await, 1)
             }
             Counted::TriggerNative => native_trigger(one, 1),
+            Counted::HundredReused => expect_events(
+                self.kept
+                    .handle_webhook(&self.hundred, properties, secrets)
+                    .await,
+                100,
+            ),
+            Counted::HundredNative => native_trigger(&self.hundred, 100),
             Counted::Instantiate => self
                 .connector
                 .keep_instance()
@@ -203,7 +229,7 @@ pub fn counts(component: &Path) -> anyhow::Result<Value> {
     for what in Counted::ALL {
         let base = instructions(&cwasm, what, 0, dir)?;
         let with_calls = instructions(&cwasm, what, CALLS, dir)?;
-        let n = with_calls.saturating_sub(base) / CALLS as u64;
+        let n = with_calls.saturating_sub(base) / CALLS as u64 / what.events();
         per_call.insert(what.name().replace('-', "_"), n.into());
     }
     let get = |k: &str| per_call[k].as_u64().unwrap_or_default() as f64;
@@ -215,6 +241,7 @@ pub fn counts(component: &Path) -> anyhow::Result<Value> {
             "reused_over_native": ratio(get("trigger_reused"), get("trigger_native")),
             "fresh_over_native": ratio(get("trigger_fresh"), get("trigger_native")),
             "send_fresh_over_trigger_fresh": ratio(get("send_fresh"), get("trigger_fresh")),
+            "hundred_reused_over_native_per_message": ratio(get("hundred_reused"), get("hundred_native")),
         },
         "how": "valgrind --tool=callgrind; (run with N calls - run with 0) / N; precompiled artifact, on-demand allocator",
     }))

@@ -111,6 +111,27 @@ async fn past_the_concurrency_cap_requests_get_503_and_retry_after() {
 }
 
 #[tokio::test]
+async fn a_pretty_printed_webhook_gives_one_line_per_event() {
+    // The two fixtures share a message ID: deduplication off.
+    let server = start_serve(&["--allow-unsigned", "--dedup-window", "0"]);
+    let mut client = Client::connect(server.address).await.unwrap();
+    // Both fixtures are indented over many lines, inside the members carried as JSON
+    // text (`image`, `context`) too.
+    for name in ["image.json", "reply_with_context.json"] {
+        let body = std::fs::read(fixture(name)).unwrap();
+        let answer = client.request("POST", "/webhook", &[], body).await.unwrap();
+        assert_eq!(answer.status, 200, "{name}");
+    }
+    // Each line parses alone: an event broken over lines would not.
+    let lines = server.event_lines(2);
+    assert_eq!(
+        lines[0]["entry"]["changes"]["messages"]["image"]["caption"],
+        "This one?"
+    );
+    assert!(lines[1]["entry"]["changes"]["messages"]["context"].is_object());
+}
+
+#[tokio::test]
 async fn redeliveries_are_written_once() {
     let mut server = start_serve(&["--allow-unsigned"]);
     let mut client = Client::connect(server.address).await.unwrap();
