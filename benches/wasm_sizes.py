@@ -37,6 +37,7 @@ def crate_of(name):
     return name.split('::')[0][:40]
 
 totals = collections.Counter()
+functions = collections.Counter()
 for m in core_modules(data):
     names = {}
     bodies = []
@@ -81,7 +82,14 @@ for m in core_modules(data):
         name = names.get(nimports + k, '?')
         crate = crate_of(name)
         totals[crate] += size
+        functions[name] += size
 total = sum(totals.values())
 print('total code+data bytes', total, 'file', len(data))
 for crate, size in totals.most_common(30):
     print(f'{size:8d}  {crate}')
+# `--functions N`: the N largest function bodies too.
+if '--functions' in sys.argv:
+    n = int(sys.argv[sys.argv.index('--functions') + 1])
+    print()
+    for name, size in functions.most_common(n):
+        print(f'{size:8d}  {name[:150]}')

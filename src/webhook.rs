@@ -56,16 +56,8 @@ impl RawJson {
 }
 
 impl From<&RawValue> for RawJson {
-    /// The text as received, but for line breaks: in valid JSON a line break can only
-    /// be whitespace between tokens (one inside a string is escaped), so it becomes a
-    /// space. A pretty-printed body then still gives one line per event.
     fn from(raw: &RawValue) -> Self {
-        let text = raw.get();
-        if !text.contains(['\n', '\r']) {
-            return Self(raw.to_owned());
-        }
-        let flat = text.replace(['\n', '\r'], " ");
-        Self(RawValue::from_string(flat).expect("only whitespace changed"))
+        Self(raw.to_owned())
     }
 }
 
@@ -1010,23 +1002,6 @@ mod tests {
             let json = serde_json::to_string(&events[0]).unwrap();
             assert!(json.contains(&format!("\"messages\":{element}")), "{json}");
         }
-    }
-
-    #[test]
-    fn a_pretty_printed_body_still_gives_one_line_per_event() {
-        let image = "{\n  \"id\": \"wamid.1\",\r\n  \"type\": \"image\",\n  \"image\": {\"id\": \"42\", \"caption\": \"a\\nb\"},\n  \"referral\": [1,\n2]\n}";
-        let body = ONE_TEXT.replace("\"messages\":[{", &format!("\"messages\":[{image},{{"));
-        let events = events(body.as_bytes(), None).unwrap();
-        let line = serde_json::to_string(&events[0]).unwrap();
-        assert!(!line.contains(['\n', '\r']), "{line}");
-        // Only whitespace changed: the same JSON, the escaped newline in the caption kept.
-        let message = &events[0].entry.changes.messages;
-        let content: serde_json::Value =
-            serde_json::from_str(message.content.as_ref().unwrap().get()).unwrap();
-        assert_eq!(content, serde_json::json!({"id": "42", "caption": "a\nb"}));
-        assert_eq!(message.others[0].1.get(), "[1, 2]");
-        // The deduplication key is the message's ID, whatever the whitespace.
-        assert_eq!(events[0].dedup_key, "wamid.1");
     }
 
     #[test]

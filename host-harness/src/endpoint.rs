@@ -547,8 +547,7 @@ fn write_events<E: serde::Serialize>(sink: &EventSink, events: &[E]) -> std::io:
     }
     let mut lines = Vec::with_capacity(events.len() * 512);
     for event in events {
-        serde_json::to_writer(&mut lines, event)?;
-        lines.push(b'\n');
+        json::write_event_line(&mut lines, event)?;
     }
     let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     sink.write_all(&lines)?;

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use host_harness::bindings::{self, WebhookRequest};
 use host_harness::endpoint::{DedupWindow, EventSink, Reply, Stats};
+use host_harness::runtime::json;
 use host_harness::serve::Handler;
 use serde_json::json;
 use whatsapp_connector::secret::Secret;
@@ -71,10 +72,9 @@ impl NativeEndpoint {
         };
         let mut lines = Vec::with_capacity(fresh.len() * 512);
         for event in &fresh {
-            if serde_json::to_writer(&mut lines, event).is_err() {
+            if json::write_event_line(&mut lines, event).is_err() {
                 return Reply::error(503, json!({"kind": "host", "message": "serialisation"}));
             }
-            lines.push(b'\n');
         }
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         if sink.write_all(&lines).and_then(|()| sink.flush()).is_err() {

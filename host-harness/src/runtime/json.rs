@@ -122,11 +122,64 @@ pub fn webhook_error(error: &WebhookError) -> Value {
 
 /// One event's documented output as one line of JSON (no newline).
 pub fn event_line(event: Event) -> anyhow::Result<String> {
-    Ok(serde_json::to_string(&bindings::event(event)?)?)
+    let mut line = Vec::new();
+    write_event_line(&mut line, &bindings::event(event)?)?;
+    Ok(String::from_utf8(line)?)
+}
+
+/// Appends an event's JSON form to `out` as one line, newline included. The event's
+/// JSON-text fields are the body's own text, line breaks and all when Meta's JSON was
+/// pretty-printed; outside a string a line break is only whitespace (serde_json escapes
+/// those inside strings), so each becomes a space: the same JSON, on one line.
+pub fn write_event_line(
+    out: &mut Vec<u8>,
+    event: &impl serde::Serialize,
+) -> serde_json::Result<()> {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, event)?;
+    for byte in &mut out[start..] {
+        if matches!(byte, b'\n' | b'\r') {
+            *byte = b' ';
+        }
+    }
+    out.push(b'\n');
+    Ok(())
 }
 
 /// A failure of the host itself: `{"kind": "timeout" | "memory-limit" | "trap" |
 /// "host", "message": ...}`.
 pub fn host_error(error: &CallError) -> Value {
     json!({"kind": error.kind(), "message": format!("{error:#}")})
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn an_event_line_has_no_line_break_but_its_last() {
+        #[derive(serde::Serialize)]
+        struct Event {
+            text: String,
+            content: Box<RawValue>,
+        }
+        let event = Event {
+            text: "two\nlines".into(),
+            content: RawValue::from_string("{\n  \"id\": \"42\",\r\n  \"n\": [1,\n2]\n}".into())
+                .unwrap(),
+        };
+        let mut out = b"before\n".to_vec();
+        super::write_event_line(&mut out, &event).unwrap();
+        let line = std::str::from_utf8(&out)
+            .unwrap()
+            .strip_prefix("before\n")
+            .unwrap();
+        let line = line.strip_suffix('\n').unwrap();
+        assert!(!line.contains(['\n', '\r']), "{line}");
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"text": "two\nlines", "content": {"id": "42", "n": [1, 2]}})
+        );
+    }
 }
