@@ -1,5 +1,8 @@
 //! The connection test: proves the token can read the business phone number.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Deserialize;
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};

@@ -1,5 +1,8 @@
 //! The bindings glue: WIT types in, domain modules, WIT types out. Nothing else.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 wit_bindgen::generate!({
     path: "wit",
     world: "connector",

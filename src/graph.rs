@@ -3,6 +3,9 @@
 //! Requests are described here as plain data ([`GraphRequest`]) so that building and
 //! classifying them is testable natively; only `http_client` (wasm32) sends them.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -306,6 +309,8 @@ pub fn classify_error(response: &HttpResponse) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     fn answer(status: u16, body: &str) -> HttpResponse {
         HttpResponse {

@@ -2,7 +2,10 @@
 //! `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` and expects the
 //! challenge back, as plain text, only from an endpoint that knows the verify token.
 
-use std::borrow::Cow;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
 
 use subtle::ConstantTimeEq;
 
@@ -97,6 +100,8 @@ fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn the_right_token_echoes_the_challenge() {

@@ -2,6 +2,9 @@
 //! actions' bodies. The only network I/O the component does; everything it sends and
 //! reads is decided in the domain modules.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest,

@@ -11,6 +11,9 @@
 //! - [`SenderFilter`]: the trigger's "Sender number" is a phone number, compared by
 //!   digits with `from` and `wa_id`, or a BSUID, compared exactly with the user IDs.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::phone;
 
 /// Most alphanumerics after the country code (and `ENT.`) of a BSUID.
@@ -152,6 +155,8 @@ pub struct Identifiers<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn bsuids_are_checked() {

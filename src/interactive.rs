@@ -5,6 +5,9 @@
 //! Limits from Meta's references ("Interactive reply buttons messages", "Interactive
 //! list messages", "Interactive CTA URL button messages"), in characters:
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};
@@ -285,6 +288,8 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
     use serde_json::json;
 

@@ -1,6 +1,9 @@
 //! Action "Send Location": a pin on the map, with an optional name and address.
 //! `{"type":"location","location":{"latitude","longitude","name"?,"address"?}}`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};
@@ -66,6 +69,8 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn coordinates_are_checked_at_their_edges() {

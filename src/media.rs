@@ -2,6 +2,9 @@
 //! or by `https` link (never both). `{"type": KIND, KIND: {"id" | "link", "caption"?,
 //! "filename"?}}`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};
@@ -103,6 +106,8 @@ pub fn prepare(credentials: Credentials<'_>, input: MediaInput<'_>) -> Result<Gr
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

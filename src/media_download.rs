@@ -7,6 +7,9 @@
 //! `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…&ext=…&hash=…`,
 //! valid for five minutes.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Deserialize;
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
@@ -137,6 +140,8 @@ pub fn media_url(url: &str) -> Result<MediaUrl, TransferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

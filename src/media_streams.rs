@@ -3,6 +3,9 @@
 //! chunks of [`CHUNK_BYTES`]. What is checked, and when, is decided in those modules
 //! and in [`transfer`](crate::transfer).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::graph::{Credentials, Error};

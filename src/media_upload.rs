@@ -10,6 +10,9 @@
 //! (WebP) 100 KB, or 500 KB when animated. Meta does not say whether its MB is 10^6 or
 //! 2^20 bytes: the larger reading is used, so that nothing Meta accepts is refused here.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Deserialize;
 
 use crate::graph::{Credentials, Error, GRAPH_VERSION, HttpResponse, parse_answer};
@@ -207,6 +210,8 @@ pub fn parse_answer_id(response: &HttpResponse) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

@@ -3,6 +3,9 @@
 //! `POST /{phone-number-id}/messages`, the limits (counted in Unicode scalar values, as
 //! WhatsApp counts), and the answer.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
@@ -159,6 +162,8 @@ pub fn https_link(field: &'static str, value: &str, max: usize) -> Result<(), Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     pub const CREDS: Credentials<'static> = Credentials {

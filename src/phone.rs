@@ -1,5 +1,8 @@
 //! Phone numbers: the recipient of "Send Message" and the trigger's "Sender number".
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Fewest digits an international number has (country code included).
 pub const MIN_DIGITS: usize = 7;
 /// Most digits E.164 allows.
@@ -81,6 +84,8 @@ pub fn same_number(from: &str, filter_digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn recipient_is_normalised() {

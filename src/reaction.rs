@@ -1,6 +1,9 @@
 //! Action "Send Reaction": an emoji on a message, or none to remove the reaction.
 //! `{"type":"reaction","reaction":{"message_id","emoji"}}`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};
@@ -65,6 +68,8 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn one_emoji_or_none() {

@@ -3,6 +3,9 @@
 //! reply. `{"messaging_product":"whatsapp","status":"read","message_id",
 //! "typing_indicator"?:{"type":"text"}}`, answered `{"success": true}`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};

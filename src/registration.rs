@@ -21,6 +21,9 @@
 //! registration without any network (the host stores it), then [`enable_request`] sets the
 //! override while the stored registration answers the handshake.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
@@ -255,6 +258,8 @@ pub fn remove_request(credentials: Credentials<'_>) -> GraphRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     const CREDENTIALS: Credentials<'static> = Credentials {
         token: crate::secret::Secret::new("TOKEN"),

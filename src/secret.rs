@@ -2,6 +2,9 @@
 //! and reading it takes an explicit [`Secret::expose`]. Tokens, app secrets and verify
 //! tokens travel in it, so a `{:?}` in a log line or a panic message cannot leak one.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// A secret value. Serialises as the value itself (a stored registration must keep its
 /// token); everything that shows it to a person redacts it.
 #[derive(Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,8 +26,8 @@ impl<T> Secret<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<T> core::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("[redacted]")
     }
 }
@@ -51,6 +54,8 @@ impl Secret<String> {
 #[cfg(test)]
 mod tests {
     use super::Secret;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn debug_never_shows_the_value_and_serde_keeps_it() {

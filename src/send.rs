@@ -1,5 +1,8 @@
 //! Action "Send Message": inputs → a validated Graph API request → the output.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Credentials, Error, GraphRequest, HttpResponse, parse_answer};
@@ -88,6 +91,8 @@ pub fn parse_output(response: &HttpResponse) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use crate::graph::Method;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

@@ -4,6 +4,9 @@
 //! It is checked on the raw bytes before anything parses them, and compared in
 //! constant time (`hmac`'s `verify_slice`).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -54,6 +57,8 @@ pub fn verify(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn a_signature_verifies_only_its_body() {

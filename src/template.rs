@@ -3,6 +3,9 @@
 //! anything else). `{"type":"template","template":{"name","language":{"code"},
 //! "components":[header?, body?, button…]}}`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 
 use crate::graph::{Credentials, Error, GraphRequest};
@@ -325,6 +328,8 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

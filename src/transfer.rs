@@ -2,6 +2,9 @@
 //! fails. The bytes never sit whole in the component: each chunk is read, checked and
 //! passed on before the next.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::graph::Error;
@@ -119,6 +122,8 @@ impl Integrity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 

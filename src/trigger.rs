@@ -1,6 +1,9 @@
 //! Trigger "Message received": one request to the webhook URL → a response for Meta,
 //! the events to run the workflow with, or why the request was refused.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::handshake::{self, HandshakeError};
 use crate::identity::SenderFilter;
 use crate::secret::Secret;
@@ -167,6 +170,8 @@ pub fn handle_with<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     fn post<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> WebhookRequest<'a> {
         WebhookRequest {

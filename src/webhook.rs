@@ -26,6 +26,9 @@
 //! read from its raw slice. Raw JSON is validated once and carried as text
 //! ([`RawJson`]), never parsed into a tree, so its depth never changes the output.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -69,8 +72,8 @@ impl PartialEq for RawJson {
 
 impl Eq for RawJson {}
 
-impl std::fmt::Debug for RawJson {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.get())
     }
 }
@@ -311,7 +314,7 @@ pub fn events_into<T>(
 
 /// Reads a body that is a WhatsApp Business Account webhook, or says why it is not.
 pub(crate) fn read(body: &[u8]) -> Result<wire::Payload<'_>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
+    let text = core::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8".to_owned())?;
     if !text.trim_start().starts_with('{') {
         return Err("the body is not a JSON object".into());
     }
@@ -392,9 +395,11 @@ pub fn dedup_key(id: Option<&str>, raw_message: &str) -> String {
 
 /// The body as Meta sends it, borrowed from the raw bytes, read leniently.
 pub(crate) mod wire {
-    use std::borrow::Cow;
-    use std::fmt;
-    use std::marker::PhantomData;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
+    use alloc::borrow::Cow;
+    use core::fmt;
+    use core::marker::PhantomData;
 
     use serde::Deserialize;
     use serde::de::value::MapAccessDeserializer;
@@ -834,6 +839,8 @@ pub(crate) mod wire {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     const ONE_TEXT: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=","timestamp":"1749416383","type":"text","text":{"body":"Does it come in another color?"}}]},"field":"messages"}]}]}"#;
 

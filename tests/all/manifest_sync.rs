@@ -65,8 +65,8 @@ fn the_exports_are_the_manifests() {
         .imports(connector.engine())
         .map(|(name, _)| name.to_owned())
         .collect();
-    // Every import, not a subset: a host must provide each of them (std's `wasi:cli` and
-    // `wasi:io@0.2.1` included), so the manifest names them all.
+    // Every import, not a subset: a host must provide each of them, so the manifest names
+    // them all (the guest is no_std: no `wasi:cli`).
     assert_eq!(imports, names(&manifest()["wit"]["imports"]));
     // The Graph API, and the media hosts the component lets a download's token go to.
     let mut hosts = vec![format!("https://{}", whatsapp_connector::graph::GRAPH_HOST)];

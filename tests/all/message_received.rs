@@ -85,6 +85,26 @@ async fn a_text_message_is_one_event_in_the_documented_shape() {
 }
 
 #[tokio::test]
+async fn a_one_message_call_stays_in_five_pages_of_memory() {
+    // A fresh instance per request resets whatever memory the call used, so the guest
+    // keeps a call in its initial 5 pages (a 256 KiB stack, the data, and the free end
+    // its allocator starts in). An allocator that grew memory for its first segment
+    // made every fresh instance slower (README, Performance).
+    let kept = connector().keep_instance().await.unwrap();
+    let request = post(fixture("text_message.json"), &[]);
+    match kept
+        .handle_webhook(&request, &no_filter(), &no_secrets())
+        .await
+        .unwrap()
+    {
+        Ok(Outcome::Events(events)) => assert_eq!(events.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let pages = kept.peak_memory() / 65536;
+    assert!((1..=5).contains(&pages), "{pages} pages after one call");
+}
+
+#[tokio::test]
 async fn batches_yield_one_event_per_message_in_order() {
     let two = events_of("two_messages.json", None).await;
     assert_eq!(ids(&two), [W1, W3]);

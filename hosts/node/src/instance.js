@@ -27,11 +27,10 @@ export async function instantiateConnector({
 }) {
   // jco's glue reads `process.env.JCO_DEBUG` on every call; a worker's `process.env` is
   // a live view, costly to read. A plain snapshot answers the same, fast. The component
-  // itself sees no environment at all.
+  // itself imports no environment (it is `no_std`: no `wasi:cli`).
   if (freezeEnv) {
     process.env = Object.freeze({ ...process.env });
   }
-  shim.cli._setEnv({});
 
   const allowed = new Set(allowedOrigins);
   const redirect = graphUrl ? new URL(graphUrl) : undefined;
@@ -103,17 +102,9 @@ export async function instantiateConnector({
     };
   }
 
+  // The component's imports (`component.json`'s `wit.imports`): no `wasi:cli`, since the
+  // guest is `no_std`.
   const imports = {
-    'wasi:cli/environment': shim.cli.environment,
-    'wasi:cli/exit': shim.cli.exit,
-    'wasi:cli/stderr': shim.cli.stderr,
-    'wasi:cli/stdin': shim.cli.stdin,
-    'wasi:cli/stdout': shim.cli.stdout,
-    'wasi:cli/terminal-input': shim.cli.terminalInput,
-    'wasi:cli/terminal-output': shim.cli.terminalOutput,
-    'wasi:cli/terminal-stderr': shim.cli.terminalStderr,
-    'wasi:cli/terminal-stdin': shim.cli.terminalStdin,
-    'wasi:cli/terminal-stdout': shim.cli.terminalStdout,
     'wasi:clocks/monotonic-clock': shim.clocks.monotonicClock,
     'wasi:clocks/wall-clock': shim.clocks.wallClock,
     'wasi:http/outgoing-handler': outgoingHandler,
