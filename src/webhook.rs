@@ -398,6 +398,7 @@ pub(crate) mod wire {
     #[allow(unused_imports)]
     use crate::prelude::*;
     use alloc::borrow::Cow;
+    use alloc::collections::BinaryHeap;
     use core::fmt;
     use core::marker::PhantomData;
 
@@ -642,19 +643,36 @@ pub(crate) mod wire {
                         let key = key.ok_or_else(|| de::Error::custom("a key is not a string"))?;
                         members.push((key, map.next_value()?));
                     }
-                    let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
-                    keys.sort_unstable();
-                    if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
-                        return Err(de::Error::custom(format_args!(
-                            "duplicate field `{}`",
-                            pair[0]
-                        )));
+                    if let Some(key) = repeated_key(&members) {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
                     Ok(Members(members))
                 }
             }
             d.deserialize_map(V(PhantomData))
         }
+    }
+
+    /// A key given twice among an object's members, if any.
+    fn repeated_key<'m>(members: &'m [(Cow<'_, str>, &RawValue)]) -> Option<&'m str> {
+        if members.len() <= 16 {
+            // A message has about six members: comparing each pair allocates nothing
+            // and is the quickest.
+            return members.iter().enumerate().find_map(|(i, (key, _))| {
+                members[i + 1..]
+                    .iter()
+                    .any(|(other, _)| other == key)
+                    .then_some(key.as_ref())
+            });
+        }
+        // Many members (a hostile body may send thousands): sorted, O(n log n). A heap,
+        // not `sort_unstable`, whose quicksort would be the guest's largest function
+        // (15 KB) for this one use.
+        let keys: Vec<&str> = members.iter().map(|(key, _)| key.as_ref()).collect();
+        let keys = BinaryHeap::from(keys).into_sorted_vec();
+        keys.windows(2)
+            .find(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
     }
 
     /// A string member's value, unescaped; `None` when it is not a string.
@@ -1008,6 +1026,33 @@ mod tests {
             assert!(events[0].dedup_key.starts_with("sha256:"));
             let json = serde_json::to_string(&events[0]).unwrap();
             assert!(json.contains(&format!("\"messages\":{element}")), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_found_among_few_or_many_members() {
+        for count in [2, 16, 17, 300] {
+            let distinct: Vec<String> = (0..count).map(|i| format!("\"k{i}\":{i}")).collect();
+            let unique = format!("{{\"id\":\"wamid.x\",{}}}", distinct.join(","));
+            let repeated = format!(
+                "{{\"id\":\"wamid.x\",{},\"k{}\":0}}",
+                distinct.join(","),
+                count / 2
+            );
+            for (element, twice) in [(unique, false), (repeated, true)] {
+                let body =
+                    ONE_TEXT.replace("\"messages\":[{", &format!("\"messages\":[{element},{{"));
+                let events = events(body.as_bytes(), None).unwrap();
+                let message = &events[0].entry.changes.messages;
+                assert_eq!(
+                    message.raw.is_some(),
+                    twice,
+                    "{count} members, repeated: {twice}"
+                );
+                if !twice {
+                    assert_eq!(message.others.len(), count);
+                }
+            }
         }
     }
 
