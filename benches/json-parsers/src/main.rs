@@ -11,6 +11,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[cfg(any(feature = "miniserde", feature = "nanoserde"))]
+mod owned_types;
 #[cfg(feature = "jiter")]
 #[path = "jiter.rs"]
 mod parser;
