@@ -309,8 +309,6 @@ pub fn classify_error(response: &HttpResponse) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     fn answer(status: u16, body: &str) -> HttpResponse {
         HttpResponse {

@@ -100,8 +100,6 @@ fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn the_right_token_echoes_the_challenge() {

@@ -155,8 +155,6 @@ pub struct Identifiers<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn bsuids_are_checked() {

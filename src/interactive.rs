@@ -288,8 +288,6 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
     use serde_json::json;
 

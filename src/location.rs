@@ -69,8 +69,6 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn coordinates_are_checked_at_their_edges() {

@@ -106,8 +106,6 @@ pub fn prepare(credentials: Credentials<'_>, input: MediaInput<'_>) -> Result<Gr
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

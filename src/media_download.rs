@@ -140,8 +140,6 @@ pub fn media_url(url: &str) -> Result<MediaUrl, TransferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

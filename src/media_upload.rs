@@ -210,8 +210,6 @@ pub fn parse_answer_id(response: &HttpResponse) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

@@ -162,8 +162,6 @@ pub fn https_link(field: &'static str, value: &str, max: usize) -> Result<(), Er
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
 
     pub const CREDS: Credentials<'static> = Credentials {

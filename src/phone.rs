@@ -84,8 +84,6 @@ pub fn same_number(from: &str, filter_digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn recipient_is_normalised() {

@@ -68,8 +68,6 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn one_emoji_or_none() {

@@ -258,8 +258,6 @@ pub fn remove_request(credentials: Credentials<'_>) -> GraphRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     const CREDENTIALS: Credentials<'static> = Credentials {
         token: crate::secret::Secret::new("TOKEN"),

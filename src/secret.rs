@@ -54,8 +54,6 @@ impl Secret<String> {
 #[cfg(test)]
 mod tests {
     use super::Secret;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn debug_never_shows_the_value_and_serde_keeps_it() {

@@ -91,8 +91,6 @@ pub fn parse_output(response: &HttpResponse) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use crate::graph::Method;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::secret::Secret;
 
     const CREDS: Credentials<'static> = Credentials {

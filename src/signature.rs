@@ -57,8 +57,6 @@ pub fn verify(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn a_signature_verifies_only_its_body() {
