@@ -233,19 +233,10 @@ async fn fifty_megabytes_stream_through_a_flat_memory() {
     let sha256 = hex_sha256(&bytes);
     let server = media_server(bytes, sha256.clone(), metas_url()).await;
     let connector = over(&server);
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let destination = tokio::fs::File::from_std(file.reopen().unwrap());
-    let input = DownloadInput {
-        media_id: MEDIA_ID.into(),
-    };
-    let output = connector
-        .download_media(&connection(), &input, destination)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(output.file_size, SIZE as u64);
-    assert_eq!(std::fs::metadata(file.path()).unwrap().len(), SIZE as u64);
-    assert_eq!(hex_sha256(&std::fs::read(file.path()).unwrap()), sha256);
+    let (output, written) = download(&connector).await;
+    assert_eq!(output.unwrap().file_size, SIZE as u64);
+    assert_eq!(written.len(), SIZE);
+    assert_eq!(hex_sha256(&written), sha256);
     // The component's linear memory never held the file: it stays far below it.
     let peak = connector.peak_memory();
     println!("streamed {SIZE} bytes down: the component's peak linear memory {peak} bytes");
