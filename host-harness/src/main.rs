@@ -220,6 +220,21 @@ struct SendArgs {
     graph: GraphArgs,
 }
 
+/// Trigger "Message status updated" and its properties, for `trigger` and `enable`.
+#[derive(Args)]
+struct StatusTriggerArgs {
+    /// Trigger "Message status updated" instead of "Message received": one event per
+    /// status.
+    #[arg(long, conflicts_with = "sender_number")]
+    statuses: bool,
+    /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
+    #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
+    status: Vec<String>,
+    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
+    #[arg(long, requires = "statuses")]
+    recipient: Option<String>,
+}
+
 #[derive(Args)]
 struct TriggerArgs {
     /// The webhook body: a file, or - for stdin.
@@ -235,15 +250,8 @@ struct TriggerArgs {
     /// The X-Hub-Signature-256 header value, `sha256=<hex>`.
     #[arg(long)]
     signature: Option<String>,
-    /// Run trigger "Message status updated" instead: one event per status.
-    #[arg(long, conflicts_with = "sender_number")]
-    statuses: bool,
-    /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
-    #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
-    status: Vec<String>,
-    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
-    #[arg(long, requires = "statuses")]
-    recipient: Option<String>,
+    #[command(flatten)]
+    status_trigger: StatusTriggerArgs,
 }
 
 #[derive(Args)]
@@ -324,15 +332,8 @@ struct EnableArgs {
     /// bad one fails before anything is enabled.
     #[arg(long)]
     sender_number: Option<String>,
-    /// Subscribe trigger "Message status updated" instead of "Message received".
-    #[arg(long, conflicts_with = "sender_number")]
-    statuses: bool,
-    /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
-    #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
-    status: Vec<String>,
-    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
-    #[arg(long, requires = "statuses")]
-    recipient: Option<String>,
+    #[command(flatten)]
+    status_trigger: StatusTriggerArgs,
     /// Where `serve` writes this subscription's events (JSON lines, appended; created
     /// with mode 0600); - for serve's standard output.
     #[arg(long, value_name = "FILE", default_value = "-")]

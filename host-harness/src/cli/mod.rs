@@ -148,22 +148,23 @@ async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
 /// recipient (as the status trigger reads it) here; the sender number by the component's
 /// `new-registration`.
 fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
-    if !args.statuses {
+    let status = &args.status_trigger;
+    if !status.statuses {
         return Ok(TriggerSpec::MessageReceived {
             sender_number: args.sender_number.clone(),
         });
     }
-    bindings::status_properties(&args.status, args.recipient.clone())?;
+    bindings::status_properties(&status.status, status.recipient.clone())?;
     if let Err(reason) =
-        whatsapp_connector::identity::SenderFilter::parse(args.recipient.as_deref())
+        whatsapp_connector::identity::SenderFilter::parse(status.recipient.as_deref())
     {
         return Err(Failure::Connector(
             json!({"kind": "invalid-input", "field": "recipient", "reason": reason}),
         ));
     }
     Ok(TriggerSpec::StatusUpdated {
-        statuses: args.status.clone(),
-        recipient: args.recipient.clone(),
+        statuses: status.status.clone(),
+        recipient: status.recipient.clone(),
     })
 }
 
@@ -355,8 +356,9 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         app_secret: args.app_secret,
         verify_token: None,
     };
-    if args.statuses {
-        let properties = bindings::status_properties(&args.status, args.recipient)?;
+    let status = args.status_trigger;
+    if status.statuses {
+        let properties = bindings::status_properties(&status.status, status.recipient)?;
         return match connector
             .handle_status_webhook(&request, &properties, &secrets)
             .await?
