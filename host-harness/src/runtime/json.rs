@@ -124,6 +124,7 @@ pub fn webhook_error(error: &WebhookError) -> Value {
 pub fn event_line(event: Event) -> anyhow::Result<String> {
     let mut line = Vec::new();
     write_event_line(&mut line, &bindings::event(event)?)?;
+    line.pop(); // the newline
     Ok(String::from_utf8(line)?)
 }
 
