@@ -1,64 +1,84 @@
-//! The webhook endpoint: the one front door for every request to a phone number's
-//! webhook URL, whether it came over HTTP (`serve`) or in process (the stub Graph API's
-//! verification GET). It owns the secrets, the registration store and the
-//! subscriptions it keeps (each with its trigger, properties, sink and deduplication
-//! window), and turns a request into a [`Reply`]; the HTTP framing around it (timeouts,
-//! body caps, the concurrency cap) is `serve`'s.
+//! The webhook endpoint: the one front door for every request to a webhook URL, whether
+//! it came over HTTP (`serve`) or in process (the stub Graph API's verification GET).
 //!
-//! Each subscription's events come from the component (its `handle-request` with the
-//! subscription's properties): the host never parses a webhook.
+//! It routes a request by its path to the phone number registered there (one gateway
+//! serves any number of them; when the store holds none, every path is the single
+//! number `serve`'s own flags describe), checks it with that number's secrets, and runs
+//! it through each of the number's subscriptions: the component's `handle-request`
+//! with the subscription's properties gives its events (the host never parses a
+//! webhook).
 //!
 //! Meta's contract: answer the `hub.challenge` GET, answer 200 to a notification only
-//! once it is safely handled (it redelivers anything else, for up to 7 days, and may
-//! deliver twice). So each event is written and flushed before the 200, events whose
-//! deduplication key was already written are dropped, and a failure to write is not
-//! acknowledged, so that Meta redelivers.
+//! once it is safely kept (it redelivers anything else, for up to 7 days, and may deliver
+//! twice). So the events of every subscription and their deduplication keys are
+//! committed to the store in one atomic step before the 200; a repeat is dropped there;
+//! a store that fails gets 503 with `Retry-After`, and nothing of the request is kept.
+//! Writing each subscription's events to its sink is the delivery workers' job
+//! (`delivery.rs`), after the 200.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use anyhow::Context as _;
 use serde_json::{Value, json};
 use whatsapp_connector::secret::Secret;
 use whatsapp_connector::{statuses, webhook};
 
+use crate::delivery::Deliveries;
 use crate::instances::InstancePool;
-use crate::registration::{DEFAULT_SINK, RegistrationStore, Subscription, TriggerSpec};
+use crate::registration::{DEFAULT_SINK, Registered, TriggerSpec};
 use crate::runtime::bindings::{
     self, Outcome, Properties, StatusOutcome, StatusProperties, WebhookError, WebhookRequest,
     WebhookResponse, WebhookSecrets,
 };
 use crate::runtime::{Connector, json};
+use crate::store::{EmbeddedStore, Pending, Store};
 
-/// Deduplication keys remembered by default.
-pub const DEFAULT_DEDUP_WINDOW: usize = 100_000;
-
-/// Where events go: one JSON line each, flushed before Meta gets its 200.
+/// Where `-` sinks write: one JSON line per event.
 pub type EventSink = Arc<Mutex<dyn Write + Send>>;
 
-/// What an endpoint serves: the trigger's properties and the secrets. `Debug` never
-/// shows a secret.
-#[derive(Debug, Clone)]
+/// The subscription key of the number `serve`'s own flags describe, when the store
+/// holds no registration.
+pub const DEFAULT_SUBSCRIPTION: &str = "default";
+
+/// How often a running endpoint looks for new or changed registrations.
+pub const ROUTES_REFRESH: Duration = Duration::from_millis(250);
+
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// What an endpoint serves besides the store's registrations. `Debug` never shows a
+/// secret.
+#[derive(Clone)]
 pub struct EndpointOptions {
-    /// The trigger "Message received" properties the endpoint serves when the
-    /// registration store keeps no subscription (or there is no store).
+    /// Trigger "Message received"'s properties for the single number served when the
+    /// store holds no registration.
     pub properties: Properties,
-    /// When set, every POST must carry a valid `X-Hub-Signature-256`.
+    /// When set, every POST must carry a valid `X-Hub-Signature-256`: the default for
+    /// registrations that have no app secret of their own.
     pub app_secret: Option<Secret<String>>,
-    /// The token a handshake must present when no registration gives one.
+    /// The token a handshake must present when the store holds no registration.
     pub verify_token: Option<Secret<String>>,
-    /// Where `enable` keeps the registration whose verify token the handshake checks
-    /// (ahead of `verify_token`), and the subscriptions every POST is routed to. Read
-    /// at every GET, and at a POST when it changed.
-    pub registration: Option<RegistrationStore>,
-    /// How many deduplication keys each subscription remembers; 0 turns deduplication
-    /// off.
-    pub dedup_window: usize,
+    /// The gateway's state; `None`: a store in memory, kept only by this process (tests,
+    /// the benchmark).
+    pub store: Option<Arc<dyn Store>>,
     /// Requests an instance may serve before a fresh one replaces it; 0 (the default):
     /// a fresh instance for every call ([`InstancePool`]).
     pub reuse_instances: u32,
+}
+
+impl std::fmt::Debug for EndpointOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointOptions")
+            .field("properties", &self.properties)
+            .field("app_secret", &self.app_secret)
+            .field("verify_token", &self.verify_token)
+            .field("store", &self.store.as_ref().map(|s| s.describe()))
+            .field("reuse_instances", &self.reuse_instances)
+            .finish()
+    }
 }
 
 impl EndpointOptions {
@@ -72,8 +92,7 @@ impl EndpointOptions {
             properties,
             app_secret,
             verify_token,
-            registration: None,
-            dedup_window: DEFAULT_DEDUP_WINDOW,
+            store: None,
             reuse_instances: 0,
         }
     }
@@ -99,48 +118,6 @@ impl Stats {
     }
 }
 
-/// The deduplication keys written most recently, oldest forgotten first.
-pub struct DedupWindow {
-    capacity: usize,
-    seen: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl DedupWindow {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            seen: HashSet::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// Remembers `key`; false when it was already there (a duplicate).
-    pub fn insert(&mut self, key: &str) -> bool {
-        if self.capacity == 0 {
-            return true;
-        }
-        if self.seen.contains(key) {
-            return false;
-        }
-        if self.order.len() == self.capacity
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.seen.remove(&oldest);
-        }
-        self.seen.insert(key.to_owned());
-        self.order.push_back(key.to_owned());
-        true
-    }
-
-    /// Forgets `key` again (its event could not be written, so a redelivery must pass).
-    pub fn forget(&mut self, key: &str) {
-        if self.seen.remove(key) {
-            self.order.retain(|k| k != key);
-        }
-    }
-}
-
 /// What the endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -150,6 +127,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// What happened, for the access log (never a secret).
     pub note: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u32>,
 }
 
 impl Reply {
@@ -159,6 +138,7 @@ impl Reply {
             content_type: content_type.to_owned(),
             body: body.into(),
             note,
+            retry_after: None,
         }
     }
 
@@ -168,15 +148,26 @@ impl Reply {
         let body = json!({ "error": error }).to_string();
         Self::text(status, "application/json", body, note)
     }
+
+    /// 503 with `Retry-After`, a generic reason for the caller (the untrusted side
+    /// learns nothing of the host), and `detail` for the log only.
+    pub fn unavailable(detail: String) -> Self {
+        let mut reply = Self::error(
+            503,
+            json!({"kind": "unavailable", "reason": "the webhook could not be kept; retry later"}),
+        );
+        reply.note = format!("unavailable: {detail}");
+        reply.retry_after = Some(RETRY_AFTER_SECS);
+        reply
+    }
 }
 
-/// One subscription as the endpoint runs it: its trigger, its sink, its own
-/// deduplication window.
+/// One subscription as the endpoint runs it.
 struct Route {
-    subscription: Subscription,
+    /// Its key in the store ([`Registered::subscription_key`]).
+    key: String,
+    sink: String,
     trigger: Trigger,
-    sink: EventSink,
-    dedup: Mutex<DedupWindow>,
 }
 
 /// A subscription's trigger, in the component's terms.
@@ -185,61 +176,79 @@ enum Trigger {
     Statuses(StatusProperties),
 }
 
-/// The routes of the subscriptions kept now, and the store's stamp they were read at.
-struct Routes {
-    stamp: Option<(Option<std::time::SystemTime>, u64)>,
-    routes: Arc<Vec<Arc<Route>>>,
+/// A phone number as the endpoint serves it: its secrets and its subscriptions.
+struct Number {
+    secrets: WebhookSecrets,
+    routes: Vec<Route>,
 }
 
-/// A trigger's webhook endpoint: one phone number's, routing each request to every
-/// subscription the registration store keeps, or to the one its options describe when
-/// the store keeps none.
+/// The numbers registered now, by the path of their callback URL, and the store's
+/// version they were read at.
+#[derive(Default)]
+struct Routing {
+    version: Option<u64>,
+    by_path: HashMap<String, Arc<Number>>,
+}
+
+/// The webhook endpoint; see the module's documentation.
 pub struct Endpoint {
     connector: Connector,
     options: EndpointOptions,
-    /// The secrets as the component takes them, made once.
-    secrets: WebhookSecrets,
+    store: Arc<dyn Store>,
+    deliveries: Arc<Deliveries>,
     stats: Arc<Stats>,
-    /// The route of `options.properties` to the sink given at construction.
-    default: Arc<Route>,
-    routes: Mutex<Routes>,
-    /// The files subscriptions write to, opened once each.
-    files: Mutex<HashMap<String, EventSink>>,
+    /// The number `options` describes, served when the store holds no registration.
+    single: Arc<Number>,
+    /// Answers a handshake (the same for every subscription), and checks a POST to a
+    /// number that has no subscription (its events go nowhere: nobody asked for them).
+    probe: Route,
+    /// [`Endpoint::start`] ran: this endpoint delivers whatever its store's outboxes hold
+    /// (an endpoint that only answers handshakes, like `enable`'s, does not).
+    started: std::sync::atomic::AtomicBool,
+    routing: Mutex<Arc<Routing>>,
     /// Warm instances, when `options.reuse_instances` allows them.
     pool: Option<InstancePool>,
 }
 
 impl Endpoint {
+    /// `output` is where `-` sinks (and the single number's events) are written.
     pub fn new(
         connector: Connector,
         options: EndpointOptions,
-        sink: EventSink,
+        output: EventSink,
         stats: Arc<Stats>,
     ) -> Self {
-        let expose = |s: &Option<Secret<String>>| s.as_ref().map(|s| s.expose().clone());
-        let default = Arc::new(Route {
-            subscription: Subscription {
-                id: String::new(),
-                trigger: TriggerSpec::MessageReceived {
-                    sender_number: options.properties.sender_number.clone(),
-                },
-                sink: DEFAULT_SINK.into(),
-            },
-            trigger: Trigger::Messages(options.properties.clone()),
-            sink,
-            dedup: Mutex::new(DedupWindow::new(options.dedup_window)),
+        let store = options.store.clone().unwrap_or_else(|| {
+            Arc::new(
+                EmbeddedStore::in_memory(crate::store::DEFAULT_DEDUP_TTL)
+                    .expect("an in-memory SQLite database"),
+            )
         });
-        Self {
+        let expose = |s: &Option<Secret<String>>| s.as_ref().map(|s| s.expose().clone());
+        let single = Arc::new(Number {
             secrets: WebhookSecrets {
                 app_secret: expose(&options.app_secret),
                 verify_token: expose(&options.verify_token),
             },
-            routes: Mutex::new(Routes {
-                stamp: None,
-                routes: Arc::new(vec![default.clone()]),
-            }),
-            default,
-            files: Mutex::default(),
+            routes: vec![Route {
+                key: DEFAULT_SUBSCRIPTION.into(),
+                sink: DEFAULT_SINK.into(),
+                trigger: Trigger::Messages(options.properties.clone()),
+            }],
+        });
+        Self {
+            deliveries: Deliveries::new(store.clone(), output),
+            store,
+            single,
+            probe: Route {
+                key: String::new(),
+                sink: DEFAULT_SINK.into(),
+                trigger: Trigger::Messages(Properties {
+                    sender_number: None,
+                }),
+            },
+            started: std::sync::atomic::AtomicBool::new(false),
+            routing: Mutex::default(),
             pool: (options.reuse_instances > 0)
                 .then(|| InstancePool::new(connector.clone(), options.reuse_instances)),
             connector,
@@ -256,135 +265,226 @@ impl Endpoint {
         &self.stats
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Instances made for reuse so far (0 without `reuse_instances`).
     pub fn instances_made(&self) -> u64 {
         self.pool.as_ref().map_or(0, InstancePool::instances_made)
     }
 
-    /// Handles one request: the component answers the handshake, or turns the body into
-    /// each subscription's events, which are written (repeats dropped) before the 200.
-    pub async fn handle(&self, request: WebhookRequest) -> Reply {
-        let registered = match &self.options.registration {
-            Some(store) if request.method == "GET" => store.verify_token(),
-            _ => None,
-        };
-        let registered_secrets;
-        let secrets = match registered {
-            Some(token) => {
-                registered_secrets = WebhookSecrets {
-                    verify_token: Some(token.into_inner()),
-                    ..self.secrets.clone()
+    /// Reads the registrations, starts the delivery of whatever the outboxes still hold
+    /// (events accepted before a restart), and keeps the routes current: a registration
+    /// or subscription made by any process is routed within [`ROUTES_REFRESH`].
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.started.store(true, Ordering::Relaxed);
+        // Forget the routes read so far, so that this refresh wakes every subscription.
+        *self.routing.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+        self.refresh().await?;
+        self.deliveries.wake(DEFAULT_SUBSCRIPTION, DEFAULT_SINK);
+        let endpoint = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                tokio::time::sleep(ROUTES_REFRESH).await;
+                let Some(endpoint) = endpoint.upgrade() else {
+                    return;
                 };
-                &registered_secrets
+                match endpoint.refresh().await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        eprintln!("serve: the store answers again");
+                    }
+                    Err(e) if !failing => {
+                        failing = true;
+                        eprintln!("serve: cannot read the registrations: {e:#}");
+                    }
+                    _ => {}
+                }
             }
-            None => &self.secrets,
+        });
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) until every event accepted so far is written to its sink;
+    /// whether it was.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        self.deliveries.drain(timeout).await
+    }
+
+    /// Reads the registrations again when the store's version changed.
+    async fn refresh(&self) -> anyhow::Result<()> {
+        let version = self.store.version().await?;
+        if self
+            .routing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .version
+            == Some(version)
+        {
+            return Ok(());
+        }
+        let registrations = self.store.registrations().await?;
+        let started = self.started.load(Ordering::Relaxed);
+        let mut by_path = HashMap::new();
+        let mut keys = vec![DEFAULT_SUBSCRIPTION.to_owned()];
+        for registered in registrations {
+            let number = self.number(&registered);
+            for route in &number.routes {
+                keys.push(route.key.clone());
+                if started {
+                    self.deliveries.wake(&route.key, &route.sink);
+                }
+            }
+            by_path.insert(registered.path(), Arc::new(number));
+        }
+        self.deliveries.retain(&keys);
+        *self.routing.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(Routing {
+            version: Some(version),
+            by_path,
+        });
+        Ok(())
+    }
+
+    fn number(&self, registered: &Registered) -> Number {
+        let routes = registered
+            .subscriptions
+            .iter()
+            .filter_map(|subscription| {
+                let trigger = match &subscription.trigger {
+                    TriggerSpec::MessageReceived { sender_number } => {
+                        Trigger::Messages(Properties {
+                            sender_number: sender_number.clone(),
+                        })
+                    }
+                    TriggerSpec::StatusUpdated {
+                        statuses,
+                        recipient,
+                    } => match bindings::status_properties(statuses, recipient.clone()) {
+                        Ok(properties) => Trigger::Statuses(properties),
+                        // `enable` checked them: a stored one that is not valid is skipped,
+                        // loudly, rather than stopping the number's other subscriptions.
+                        Err(e) => {
+                            eprintln!("serve: subscription {} is skipped: {e:#}", subscription.id);
+                            return None;
+                        }
+                    },
+                };
+                Some(Route {
+                    key: registered.subscription_key(&subscription.id),
+                    sink: subscription.sink.clone(),
+                    trigger,
+                })
+            })
+            .collect();
+        let app_secret = registered
+            .app_secret
+            .as_ref()
+            .or(self.options.app_secret.as_ref())
+            .map(|s| s.expose().clone());
+        Number {
+            secrets: WebhookSecrets {
+                app_secret,
+                verify_token: Some(registered.registration.verify_token.expose().clone()),
+            },
+            routes,
+        }
+    }
+
+    /// The number served at `path`: `Ok(None)` when none is. A handshake, and a path not
+    /// known yet, read the store first (a registration `enable` just made is verified by
+    /// Meta at once).
+    async fn serving(&self, path: &str, fresh: bool) -> anyhow::Result<Option<Arc<Number>>> {
+        let known = {
+            let routing = self.routing.lock().unwrap_or_else(|p| p.into_inner());
+            routing.version.is_some() && routing.by_path.contains_key(path)
         };
-        let routes = match self.routes() {
-            Ok(routes) => routes,
+        if fresh || !known {
+            self.refresh().await?;
+        }
+        let routing = self
+            .routing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if routing.by_path.is_empty() {
+            return Ok(Some(self.single.clone()));
+        }
+        Ok(routing.by_path.get(path).cloned())
+    }
+
+    /// Handles one request to `path`: the component answers the handshake, or turns the
+    /// body into each subscription's events, which are committed (repeats dropped)
+    /// before the 200.
+    pub async fn handle(&self, path: &str, request: WebhookRequest) -> Reply {
+        let number = match self.serving(path, request.method == "GET").await {
+            Ok(Some(number)) => number,
+            Ok(None) => {
+                return Reply::error(
+                    404,
+                    json!({"kind": "not-found", "reason": "no phone number is registered at this path"}),
+                );
+            }
             Err(e) => {
-                let message = format!("the subscriptions could not be read: {e:#}");
-                return Reply::error(503, json!({"kind": "host", "message": message}));
+                return Reply::unavailable(format!("the registrations could not be read: {e:#}"));
             }
         };
+        // A handshake needs one answer, the same for every subscription; a number with no
+        // subscription only has its requests checked.
+        if request.method != "POST" || number.routes.is_empty() {
+            return match self
+                .handle_route(&self.probe, &request, &number.secrets)
+                .await
+            {
+                Handled::Answer(reply) => reply,
+                Handled::Events(events) => Reply::text(
+                    200,
+                    "text/plain",
+                    "EVENT_RECEIVED",
+                    format!("{} events, no subscription", events.len()),
+                ),
+            };
+        }
         // Every subscription sees the request: the first refusal (a bad signature is
-        // every subscription's) or failure answers it, and Meta redelivers. Those that
-        // wrote their events already drop them then as duplicates.
-        let (mut events, mut duplicates) = (0, 0);
-        for route in routes.iter() {
-            match self.handle_route(route, &request, secrets).await {
-                Handled::Delivered(fresh, repeated) => {
-                    events += fresh;
-                    duplicates += repeated;
+        // every subscription's) or failure answers it, and nothing is kept.
+        let mut pending = Vec::new();
+        let mut owners = Vec::new();
+        for (index, route) in number.routes.iter().enumerate() {
+            match self.handle_route(route, &request, &number.secrets).await {
+                Handled::Events(events) => {
+                    owners.extend(std::iter::repeat_n(index, events.len()));
+                    pending.extend(events.into_iter().map(|(dedup_key, line)| Pending {
+                        subscription: route.key.clone(),
+                        dedup_key,
+                        line,
+                    }));
                 }
                 Handled::Answer(reply) => return reply,
             }
-            // A handshake needs one answer.
-            if request.method != "POST" {
-                break;
+        }
+        let fresh = match self.store.commit(pending).await {
+            Ok(fresh) => fresh,
+            Err(e) => return Reply::unavailable(format!("the events could not be kept: {e:#}")),
+        };
+        let mut woken = vec![false; number.routes.len()];
+        for (&new, &owner) in fresh.iter().zip(&owners) {
+            if new && !woken[owner] {
+                woken[owner] = true;
+                let route = &number.routes[owner];
+                self.deliveries.wake(&route.key, &route.sink);
             }
         }
+        let events = fresh.iter().filter(|&&f| f).count();
+        let duplicates = fresh.len() - events;
+        self.stats
+            .events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.stats
+            .duplicates
+            .fetch_add(duplicates as u64, Ordering::Relaxed);
         let note = format!("{events} events, {duplicates} duplicates");
         Reply::text(200, "text/plain", "EVENT_RECEIVED", note)
-    }
-
-    /// The routes of the subscriptions kept now. A file store is read again only when
-    /// it changed, and a subscription that stays keeps its deduplication window.
-    fn routes(&self) -> anyhow::Result<Arc<Vec<Arc<Route>>>> {
-        let Some(store) = &self.options.registration else {
-            return Ok(self.routes.lock().unwrap().routes.clone());
-        };
-        let stamp = store.stamp();
-        let mut current = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        if stamp.is_some() && stamp == current.stamp {
-            return Ok(current.routes.clone());
-        }
-        let subscriptions = store
-            .load()?
-            .map(|registered| registered.subscriptions)
-            .unwrap_or_default();
-        let routes = if subscriptions.is_empty() {
-            vec![self.default.clone()]
-        } else {
-            let mut routes = Vec::with_capacity(subscriptions.len());
-            for subscription in subscriptions {
-                let kept = current
-                    .routes
-                    .iter()
-                    .find(|r| r.subscription == subscription)
-                    .cloned();
-                routes.push(match kept {
-                    Some(route) => route,
-                    None => Arc::new(self.route(subscription)?),
-                });
-            }
-            routes
-        };
-        *current = Routes {
-            stamp,
-            routes: Arc::new(routes),
-        };
-        Ok(current.routes.clone())
-    }
-
-    fn route(&self, subscription: Subscription) -> anyhow::Result<Route> {
-        let trigger = match &subscription.trigger {
-            TriggerSpec::MessageReceived { sender_number } => Trigger::Messages(Properties {
-                sender_number: sender_number.clone(),
-            }),
-            TriggerSpec::StatusUpdated {
-                statuses,
-                recipient,
-            } => Trigger::Statuses(bindings::status_properties(statuses, recipient.clone())?),
-        };
-        let sink = match subscription.sink.as_str() {
-            DEFAULT_SINK => self.default.sink.clone(),
-            path => self.file_sink(path)?,
-        };
-        Ok(Route {
-            subscription,
-            trigger,
-            sink,
-            dedup: Mutex::new(DedupWindow::new(self.options.dedup_window)),
-        })
-    }
-
-    /// The sink of a file, opened once for appending (created with mode 0600: events
-    /// carry customers' messages).
-    fn file_sink(&self, path: &str) -> anyhow::Result<EventSink> {
-        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sink) = files.get(path) {
-            return Ok(sink.clone());
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(path)
-            .with_context(|| format!("cannot open the events file {path}"))?;
-        let sink: EventSink = Arc::new(Mutex::new(file));
-        files.insert(path.to_owned(), sink.clone());
-        Ok(sink)
     }
 
     /// One subscription's part of a request.
@@ -451,61 +551,29 @@ impl Endpoint {
                 }
             }
         };
-        match events {
-            Ok(Lines::Messages(events)) => (self.deliver(route, events, |e| &e.dedup_key), true),
-            Ok(Lines::Statuses(events)) => (self.deliver(route, events, |e| &e.dedup_key), true),
+        let lines = match events {
+            Ok(Lines::Messages(events)) => lines(events, |e| &e.dedup_key),
+            Ok(Lines::Statuses(events)) => lines(events, |e| &e.dedup_key),
+            Err(e) => Err(e.to_string()),
+        };
+        match lines {
+            Ok(lines) => (Handled::Events(lines), true),
             // The component broke its contract: not acknowledged, so Meta redelivers, and
             // the instance is not reused.
             Err(e) => (
-                Handled::Answer(Reply::error(
-                    503,
-                    json!({"kind": "host", "message": e.to_string()}),
-                )),
+                Handled::Answer(Reply::unavailable(format!(
+                    "the component's events are not valid: {e}"
+                ))),
                 false,
             ),
         }
-    }
-
-    /// Writes the events not seen before by this subscription; flushed before the 200.
-    fn deliver<E: serde::Serialize>(
-        &self,
-        route: &Route,
-        events: Vec<E>,
-        key: impl Fn(&E) -> &str,
-    ) -> Handled {
-        let (fresh, duplicates): (Vec<_>, Vec<_>) = {
-            let mut dedup = route.dedup.lock().unwrap_or_else(|p| p.into_inner());
-            events
-                .into_iter()
-                .partition(|event| dedup.insert(key(event)))
-        };
-        if let Err(e) = write_events(&route.sink, &fresh) {
-            let mut dedup = route.dedup.lock().unwrap_or_else(|p| p.into_inner());
-            for event in &fresh {
-                dedup.forget(key(event));
-            }
-            // Not acknowledged, so Meta redelivers: nothing is lost.
-            let message = format!("events could not be written: {e}");
-            return Handled::Answer(Reply::error(
-                503,
-                json!({"kind": "host", "message": message}),
-            ));
-        }
-        let stats = &self.stats;
-        stats
-            .events
-            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
-        stats
-            .duplicates
-            .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
-        Handled::Delivered(fresh.len(), duplicates.len())
     }
 }
 
 /// What one subscription made of a request.
 enum Handled {
-    /// Its events were written: how many, and how many were repeats.
-    Delivered(usize, usize),
+    /// Its events: each one's deduplication key and JSON line.
+    Events(Vec<(String, Vec<u8>)>),
     /// The request is answered with this, whatever the other subscriptions say.
     Answer(Reply),
 }
@@ -541,35 +609,17 @@ fn convert<W, D>(
     events.into_iter().map(f).collect()
 }
 
-fn write_events<E: serde::Serialize>(sink: &EventSink, events: &[E]) -> std::io::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut lines = Vec::with_capacity(events.len() * 512);
-    for event in events {
-        json::write_event_line(&mut lines, event)?;
-    }
-    let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    sink.write_all(&lines)?;
-    sink.flush()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DedupWindow;
-
-    #[test]
-    fn the_window_drops_repeats_and_forgets_the_oldest() {
-        let mut window = DedupWindow::new(2);
-        assert!(window.insert("a"));
-        assert!(!window.insert("a"));
-        assert!(window.insert("b"));
-        assert!(window.insert("c"), "evicts a");
-        assert!(window.insert("a"), "a was forgotten");
-        assert!(!window.insert("c"));
-        window.forget("c");
-        assert!(window.insert("c"));
-        let mut off = DedupWindow::new(0);
-        assert!(off.insert("a") && off.insert("a"));
-    }
+/// Each event's deduplication key and JSON line (newline included).
+fn lines<E: serde::Serialize>(
+    events: Vec<E>,
+    key: impl Fn(&E) -> &str,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    events
+        .iter()
+        .map(|event| {
+            let mut line = Vec::with_capacity(512);
+            json::write_event_line(&mut line, event).map_err(|e| e.to_string())?;
+            Ok((key(event).to_owned(), line))
+        })
+        .collect()
 }

@@ -4,22 +4,26 @@
 //! - [`runtime`]: load the component, call it under limits, with an outbound policy;
 //!   every WIT ↔ host conversion. What a workflow host would copy; it imports nothing
 //!   else from this crate.
-//! - [`registration`]: where a phone number's registration and its subscriptions are
-//!   kept (memory or a 0600 file).
+//! - [`registration`]: a phone number's registration and its subscriptions.
+//! - [`store`]: the gateway's state (registrations, deduplication keys, outboxes),
+//!   embedded (SQLite) or shared (Redis).
 //! - [`endpoint`]: the webhook endpoint, one front door for every webhook request;
-//!   [`instances`]: its opt-in warm instances.
+//!   [`instances`]: its opt-in warm instances; [`delivery`]: the workers that write
+//!   each subscription's events to its sink.
 //! - [`serve`]: the HTTP framing around the endpoint.
 //! - [`fakes`]: test doubles: the stub Graph API and loopback HTTP servers and clients.
 //!
 //! The `host-harness` binary (`main.rs` and `cli/`) is the only place that knows about
 //! flags and exit codes.
 
+pub mod delivery;
 pub mod endpoint;
 pub mod fakes;
 pub mod instances;
 pub mod registration;
 pub mod runtime;
 pub mod serve;
+pub mod store;
 
 pub use runtime::{
     Allocation, Call, CallError, Connection, Connector, HostError, Limits, Outbound,

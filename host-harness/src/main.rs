@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use host_harness::{Allocation, Limits, OutboundLimits, endpoint, serve};
+use host_harness::{Allocation, Limits, OutboundLimits, serve};
 use serde_json::json;
 
 use crate::cli::Failure;
@@ -142,15 +142,21 @@ enum Command {
     /// Trigger "Message received": run one webhook POST body through the component and
     /// print its events as a JSON array.
     Trigger(TriggerArgs),
-    /// Serve the trigger's webhook endpoint over HTTP; events go to stdout as JSON lines.
+    /// Serve the webhook gateway over HTTP: every phone number registered in the store at
+    /// the path of its webhook URL, each subscription's events to its sink.
     Serve(ServeArgs),
-    /// Switch a trigger on: the phone number's first one makes a registration (written
-    /// to --out, mode 0600) and points the number's webhooks at --webhook-url (Meta
-    /// verifies it first); later ones add a subscription to that file, without Meta.
+    /// Switch a trigger on: the phone number's first one makes a registration in the
+    /// store and points the number's webhooks at --webhook-url (Meta verifies it first);
+    /// later ones add a subscription, without Meta.
     Enable(EnableArgs),
     /// Switch a trigger off: remove its subscription; with the last one, remove the
     /// phone number's alternate callback if it is still the registration's URL.
     Disable(DisableArgs),
+    /// List the store's registrations and their subscriptions as JSON (no secrets).
+    Registrations(RegistrationsArgs),
+    /// Import a registration file written by 0.2.x's `enable --out` into the store, its
+    /// subscriptions and verify token intact.
+    ImportRegistration(ImportArgs),
     /// Measure the connector: load, trigger (fresh and reused instance, native), send,
     /// serve under load, sizes. Build with --release for meaningful figures.
     Bench(BenchArgs),
@@ -288,9 +294,6 @@ struct ServeArgs {
     /// Requests in flight at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = serve::DEFAULT_MAX_CONCURRENCY)]
     max_concurrency: usize,
-    /// Deduplication keys (message IDs) remembered; a repeat is dropped. 0: off.
-    #[arg(long, value_name = "KEYS", default_value_t = endpoint::DEFAULT_DEDUP_WINDOW)]
-    dedup_window: usize,
     /// Do not log one line per request on stderr.
     #[arg(long)]
     no_access_log: bool,
@@ -300,17 +303,41 @@ struct ServeArgs {
     /// never reused.
     #[arg(long, value_name = "N", default_value_t = 0)]
     reuse_instances: u32,
-    /// Benchmark only: serve the same work done natively, without the component (the
-    /// baseline `serve` is compared with; see the README's performance section).
-    #[arg(long, conflicts_with = "registration")]
+    /// Benchmark only: serve the same work done natively, without the component or the
+    /// store (the baseline `serve` is compared with; see docs/performance.md).
+    #[arg(long)]
     native_baseline: bool,
-    /// A registration file written by `enable`: the hub.challenge GET must present its
-    /// verify token, and each POST goes to every subscription it holds (each with its
-    /// own filter, events file and deduplication). Read again whenever it changes, so
-    /// `serve` may start before `enable` runs. Without subscriptions in it, --sender-number
-    /// and standard output serve.
-    #[arg(long, value_name = "FILE")]
-    registration: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Where the gateway's state is kept.
+#[derive(Args)]
+pub(crate) struct StoreArgs {
+    /// The store: a directory for the embedded store (SQLite; created, mode 0700), or
+    /// redis://[:PASSWORD@]HOST:PORT/DB for Redis, shared by every instance (the password
+    /// may come from WHATSAPP_REDIS_PASSWORD instead; secrets are sealed with
+    /// WHATSAPP_STORE_KEY).
+    #[arg(long, env = "WHATSAPP_STORE", hide_env_values = true, value_name = "DIR|URL", default_value = host_harness::store::DEFAULT_LOCATION)]
+    store: String,
+    /// How long an event's deduplication key is kept, in seconds (Meta redelivers for up
+    /// to 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = host_harness::store::DEFAULT_DEDUP_TTL.as_secs())]
+    dedup_ttl_secs: u64,
+}
+
+#[derive(Args)]
+struct RegistrationsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The registration file (registration.json) to import.
+    file: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -318,16 +345,12 @@ struct EnableArgs {
     /// The webhook URL Meta is to deliver to: https, at most 200 characters.
     #[arg(long, value_name = "URL")]
     webhook_url: String,
-    /// The registration file: created by the phone number's first `enable` (it holds
-    /// the verify token: mode 0600, never overwritten), and added to by the next ones.
-    /// `serve --registration` and `disable --registration` read it.
-    #[arg(
-        long,
-        visible_alias = "registration",
-        value_name = "FILE",
-        default_value = "registration.json"
-    )]
-    out: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// This phone number's own Meta app secret, when it is under another Meta app than
+    /// `serve --app-secret`'s (kept in the store, never shown).
+    #[arg(long, env = "WHATSAPP_NUMBER_APP_SECRET", hide_env_values = true)]
+    app_secret: Option<String>,
     /// Trigger "Message received"'s sender number or user ID: checked now, so that a
     /// bad one fails before anything is enabled.
     #[arg(long)]
@@ -335,7 +358,8 @@ struct EnableArgs {
     #[command(flatten)]
     status_trigger: StatusTriggerArgs,
     /// Where `serve` writes this subscription's events (JSON lines, appended; created
-    /// with mode 0600); - for serve's standard output.
+    /// with mode 0600); - for serve's standard output. Checked now; a relative path is
+    /// resolved against this command's working directory and stored absolute.
     #[arg(long, value_name = "FILE", default_value = "-")]
     events: String,
     #[command(flatten)]
@@ -344,9 +368,8 @@ struct EnableArgs {
 
 #[derive(Args)]
 struct DisableArgs {
-    /// The registration file written by `enable`.
-    #[arg(long, value_name = "FILE")]
-    registration: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Remove only this subscription (the ID `enable` printed); the phone number's
     /// callback goes with the last one. Without it, every subscription goes.
     #[arg(long, value_name = "ID")]

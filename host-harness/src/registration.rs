@@ -1,6 +1,6 @@
-//! The registration store: where the host keeps, between `enable` and `disable`, the
-//! phone number's one registration and the subscriptions that share it, as a workflow
-//! host would.
+//! Registrations and subscriptions: what the store (`store/`) keeps, between `enable`
+//! and `disable`, for each phone number: its one registration and the subscriptions that
+//! share it, as a workflow host would.
 //!
 //! Meta gives a phone number **one** alternate callback URL. So the first trigger
 //! switched on for a number makes the registration (and the component points the
@@ -9,13 +9,10 @@
 //! subscription, and the last one out removes the callback. The webhook endpoint routes
 //! each verified request to every subscription.
 //!
-//! The store holds a secret (the verify token): files are written with mode 0600, a new
-//! one never replaces an existing one, and updates replace the file atomically (write a
-//! temporary file, then rename), so a crash never leaves half a file. `Debug` and
-//! [`Registration::redacted`] hide the token.
+//! A registration holds secrets (the verify token, maybe an app secret): `Debug` and
+//! [`Registered::redacted`] hide them.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -66,10 +63,30 @@ pub struct Registered {
     /// The number the next subscription's ID gets.
     #[serde(default = "first_id")]
     pub next_subscription: u64,
+    /// This number's own Meta app secret (numbers under different Meta apps); `None`:
+    /// `serve --app-secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_secret: Option<Secret<String>>,
+    /// Made once per registration, never reused: it keeps the deduplication keys and
+    /// outboxes of a registration apart from those of an earlier one for the same
+    /// number, whose subscription IDs started at 1 too.
+    #[serde(default = "new_namespace")]
+    pub namespace: String,
+    /// Meta has not yet confirmed the callback (the `enable` that made the registration
+    /// did not finish): the next `enable` calls Meta again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 fn first_id() -> u64 {
     1
+}
+
+/// 16 random hex digits.
+pub fn new_namespace() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the system's random source");
+    hex::encode(bytes)
 }
 
 impl Registered {
@@ -79,6 +96,9 @@ impl Registered {
             registration,
             subscriptions: Vec::new(),
             next_subscription: first_id(),
+            app_secret: None,
+            namespace: new_namespace(),
+            pending: false,
         }
     }
 
@@ -101,16 +121,50 @@ impl Registered {
         self.subscriptions.len() != before
     }
 
-    /// The JSON form without the verify token.
+    /// The key under which the store keeps a subscription's deduplication keys and
+    /// outbox: unique across numbers and registrations.
+    pub fn subscription_key(&self, id: &str) -> String {
+        format!(
+            "{}/{}/{id}",
+            self.registration.phone_number_id, self.namespace
+        )
+    }
+
+    /// The path of the callback URL: where `serve` routes this number's webhooks.
+    pub fn path(&self) -> String {
+        callback_path(&self.registration.callback_url)
+    }
+
+    /// The JSON form without secrets.
     pub fn redacted(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut value = serde_json::json!({
             "registration": self.registration.redacted(),
+            "path": self.path(),
             "subscriptions": self.subscriptions,
-        })
+        });
+        if self.app_secret.is_some() {
+            value["app_secret"] = "[redacted]".into();
+        }
+        if self.pending {
+            value["pending"] = "Meta has not confirmed the callback: run enable again".into();
+        }
+        value
     }
 }
 
-/// The file's two forms: today's, and the bare registration `enable` wrote before
+/// The path of a callback URL (`https://host/a/b?x` → `/a/b`; `/` when it has none).
+pub fn callback_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |at| &rest[at..]);
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    if path.is_empty() {
+        "/".into()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// The file's two forms: 0.2.x's, and the bare registration `enable` wrote before
 /// subscriptions existed (read as a registration with none).
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -119,171 +173,60 @@ enum Stored {
     Bare(Registration),
 }
 
-/// Where the registration and its subscriptions are kept.
-#[derive(Clone, Debug)]
-pub enum RegistrationStore {
-    /// In this process (the demo, tests).
-    Memory(Arc<Mutex<Option<Registered>>>),
-    /// A JSON file (the CLI): `enable --out`, `serve --registration`, `disable
-    /// --registration`.
-    File(PathBuf),
-}
+/// The largest registration file read: one holds a URL, a token and a few
+/// subscriptions, so anything near this is not one.
+pub const MAX_REGISTRATION_FILE: u64 = 1 << 20;
 
-impl RegistrationStore {
-    pub fn memory() -> Self {
-        Self::Memory(Arc::default())
+/// Reads a registration file written by 0.2.x's `enable --out` (to import it into a
+/// store). Only a regular file of at most [`MAX_REGISTRATION_FILE`] bytes is read.
+pub fn read_file(path: &Path) -> anyhow::Result<Registered> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        anyhow::bail!("{} is not a regular file", path.display());
     }
-
-    /// Keeps a new registration, with no subscription. A file is created with mode
-    /// 0600 and never replaces an existing one: that one's token may still be needed
-    /// to disable it.
-    pub fn save_new(&self, registration: &Registration) -> anyhow::Result<()> {
-        self.create(&Registered::new(registration.clone()))
+    let mut bytes = Vec::new();
+    file.take(MAX_REGISTRATION_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_REGISTRATION_FILE {
+        anyhow::bail!("{} is larger than a registration can be", path.display());
     }
-
-    /// Keeps a new registration and its subscriptions (never replacing one).
-    pub fn create(&self, registered: &Registered) -> anyhow::Result<()> {
-        match self {
-            Self::Memory(slot) => {
-                *slot.lock().unwrap() = Some(registered.clone());
-                Ok(())
-            }
-            Self::File(path) => write_new(path, registered),
-        }
-    }
-
-    /// Replaces what is kept (a subscription added or removed), atomically.
-    pub fn update(&self, registered: &Registered) -> anyhow::Result<()> {
-        match self {
-            Self::Memory(slot) => {
-                *slot.lock().unwrap() = Some(registered.clone());
-                Ok(())
-            }
-            Self::File(path) => {
-                let directory = match path.parent() {
-                    Some(parent) if !parent.as_os_str().is_empty() => parent,
-                    _ => Path::new("."),
-                };
-                // `tempfile` creates it with mode 0600, and `persist` renames it over
-                // the old file in one step.
-                let mut file = tempfile::NamedTempFile::new_in(directory)
-                    .with_context(|| format!("cannot write in {}", directory.display()))?;
-                write_json(file.as_file_mut(), registered)?;
-                file.persist(path)
-                    .map_err(|e| anyhow::Error::from(e.error))
-                    .with_context(|| format!("cannot replace {}", path.display()))?;
-                Ok(())
-            }
-        }
-    }
-
-    /// Forgets the registration (the last subscription went, the callback is removed).
-    pub fn remove(&self) -> anyhow::Result<()> {
-        match self {
-            Self::Memory(slot) => {
-                *slot.lock().unwrap() = None;
-                Ok(())
-            }
-            Self::File(path) => match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(e).with_context(|| format!("cannot remove {}", path.display()))
-                }
-                _ => Ok(()),
-            },
-        }
-    }
-
-    /// What is kept now; `None` when there is nothing (yet).
-    pub fn load(&self) -> anyhow::Result<Option<Registered>> {
-        match self {
-            Self::Memory(slot) => Ok(slot.lock().unwrap().clone()),
-            Self::File(path) => match std::fs::read(path) {
-                Ok(bytes) => match serde_json::from_slice(&bytes) {
-                    Ok(Stored::Registered(registered)) => Ok(Some(registered)),
-                    Ok(Stored::Bare(registration)) => Ok(Some(Registered::new(registration))),
-                    Err(e) => {
-                        Err(e).with_context(|| format!("{} is not a registration", path.display()))
-                    }
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-            },
-        }
-    }
-
-    /// A stamp that changes when a file store changes (its modification time and
-    /// length), so that a reader need not parse it again when it did not; `None` for a
-    /// store in memory, which is cheap to read.
-    pub fn stamp(&self) -> Option<(Option<std::time::SystemTime>, u64)> {
-        match self {
-            Self::Memory(_) => None,
-            Self::File(path) => Some(match std::fs::metadata(path) {
-                Ok(meta) => (meta.modified().ok(), meta.len()),
-                Err(_) => (None, 0),
-            }),
-        }
-    }
-
-    /// Holds the store for one read-modify-write (`enable`, `disable`) until the guard
-    /// is dropped: two workflows switched on at once must both end up subscribed. A
-    /// file store is locked through `<file>.lock` (an advisory lock, kept on disk);
-    /// readers (`serve`) need no lock, since updates replace the file whole.
-    pub fn lock(&self) -> anyhow::Result<StoreLock> {
-        match self {
-            Self::Memory(_) => Ok(StoreLock { _file: None }),
-            Self::File(path) => {
-                let mut lock_path = path.clone().into_os_string();
-                lock_path.push(".lock");
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create(true).truncate(false);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let file = options
-                    .open(&lock_path)
-                    .with_context(|| format!("cannot open {}", lock_path.display()))?;
-                file.lock()
-                    .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-                Ok(StoreLock { _file: Some(file) })
-            }
-        }
-    }
-
-    /// The verify token a handshake must present now.
-    pub fn verify_token(&self) -> Option<Secret<String>> {
-        self.load()
-            .ok()
-            .flatten()
-            .map(|r| r.registration.verify_token)
+    match serde_json::from_slice(&bytes) {
+        Ok(Stored::Registered(registered)) => Ok(registered),
+        Ok(Stored::Bare(registration)) => Ok(Registered::new(registration)),
+        Err(e) => Err(e).with_context(|| format!("{} is not a registration", path.display())),
     }
 }
 
-/// A held [`RegistrationStore::lock`]; released when dropped (closing the file releases
-/// the lock).
-pub struct StoreLock {
-    _file: Option<std::fs::File>,
-}
-
-fn write_json(file: &mut std::fs::File, registered: &Registered) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut bytes = serde_json::to_vec_pretty(registered)?;
-    bytes.push(b'\n');
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    Ok(())
-}
-
-fn write_new(path: &Path, registered: &Registered) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| {
-        format!(
-            "cannot create {} (an existing registration is never overwritten)",
-            path.display()
-        )
-    })?;
-    write_json(&mut file, registered)
+/// Checks a subscription's sink when it is made, and gives the form to store: `-`, or an
+/// absolute path (a relative one is resolved against the working directory of the
+/// command that made it) whose directory exists and which is a regular file if it exists.
+pub fn check_sink(sink: &str) -> anyhow::Result<String> {
+    if sink == DEFAULT_SINK {
+        return Ok(sink.to_owned());
+    }
+    if sink.is_empty() {
+        anyhow::bail!("the events file is empty: give a path, or - for serve's standard output");
+    }
+    let path = std::path::absolute(sink).with_context(|| format!("cannot resolve {sink}"))?;
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => {
+            anyhow::bail!("{} exists and is not a regular file", path.display())
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            if !parent.is_dir() {
+                anyhow::bail!("{} is not a directory", parent.display());
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot check {}", path.display())),
+    }
+    path.to_str()
+        .map(str::to_owned)
+        .context("the events file's path is not UTF-8")
 }
 
 #[cfg(test)]
@@ -299,28 +242,9 @@ mod tests {
         }
     }
 
-    fn private(path: &Path) {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
-        }
-    }
-
     #[test]
-    fn files_are_private_never_overwritten_and_updated_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registration.json");
-        let store = RegistrationStore::File(path.clone());
-        assert_eq!(store.load().unwrap(), None);
-        store.save_new(&sample()).unwrap();
-        private(&path);
-        let mut registered = store.load().unwrap().unwrap();
-        assert_eq!(registered, Registered::new(sample()));
-        assert!(store.save_new(&sample()).is_err());
-
-        let before = store.stamp();
+    fn subscription_ids_are_never_reused_and_keys_differ_per_registration() {
+        let mut registered = Registered::new(sample());
         let a = registered.subscribe(
             TriggerSpec::MessageReceived {
                 sender_number: Some("+15550101234".into()),
@@ -335,11 +259,6 @@ mod tests {
             DEFAULT_SINK.into(),
         );
         assert_eq!((a.as_str(), b.as_str()), ("1", "2"));
-        store.update(&registered).unwrap();
-        private(&path);
-        assert_ne!(store.stamp(), before);
-        assert_eq!(store.load().unwrap().as_ref(), Some(&registered));
-
         assert!(registered.unsubscribe("1") && !registered.unsubscribe("1"));
         let c = registered.subscribe(
             TriggerSpec::MessageReceived {
@@ -348,24 +267,87 @@ mod tests {
             "c.jsonl".into(),
         );
         assert_eq!(c, "3", "an ID is never reused");
-        store.remove().unwrap();
-        assert_eq!(store.load().unwrap(), None);
+        let again = Registered::new(sample());
+        assert_ne!(
+            registered.subscription_key("1"),
+            again.subscription_key("1"),
+            "a new registration of the same number starts a new namespace"
+        );
     }
 
     #[test]
-    fn a_bare_registration_reads_as_one_without_subscriptions() {
+    fn files_of_0_2_are_read_bounded_and_only_when_regular() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.json");
-        std::fs::write(&path, serde_json::to_vec(&sample()).unwrap()).unwrap();
-        let store = RegistrationStore::File(path);
-        assert_eq!(store.load().unwrap(), Some(Registered::new(sample())));
+        let bare = dir.path().join("old.json");
+        std::fs::write(&bare, serde_json::to_vec(&sample()).unwrap()).unwrap();
+        let read = read_file(&bare).unwrap();
+        assert_eq!(read.registration, sample());
+        assert!(read.subscriptions.is_empty() && !read.namespace.is_empty());
+
+        let with = dir.path().join("registration.json");
+        let json = serde_json::json!({
+            "registration": sample(),
+            "subscriptions": [{"id": "2", "trigger": "message-received", "properties": {}, "sink": "-"}],
+            "next_subscription": 3,
+        });
+        std::fs::write(&with, json.to_string()).unwrap();
+        let read = read_file(&with).unwrap();
+        assert_eq!(
+            (read.subscriptions[0].id.as_str(), read.next_subscription),
+            ("2", 3)
+        );
+
+        assert!(read_file(dir.path()).is_err(), "a directory");
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; MAX_REGISTRATION_FILE as usize + 1]).unwrap();
+        let error = read_file(&big).unwrap_err().to_string();
+        assert!(error.contains("larger"), "{error}");
+        #[cfg(unix)]
+        assert!(read_file(Path::new("/dev/zero")).is_err());
     }
 
     #[test]
-    fn debug_and_redacted_hide_the_token() {
-        let r = Registered::new(sample());
-        assert!(!format!("{r:?}").contains("SECRETtoken"));
-        assert!(!r.redacted().to_string().contains("SECRETtoken"));
+    fn sinks_are_checked_and_stored_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_sink("-").unwrap(), "-");
+        assert!(check_sink("").is_err());
+        assert!(
+            check_sink(dir.path().to_str().unwrap()).is_err(),
+            "a directory"
+        );
+        let missing = dir.path().join("no/such/dir/events.jsonl");
+        assert!(check_sink(missing.to_str().unwrap()).is_err());
+        #[cfg(unix)]
+        assert!(check_sink("/dev/null").is_err(), "a device");
+        let file = dir.path().join("events.jsonl");
+        assert_eq!(
+            check_sink(file.to_str().unwrap()).unwrap(),
+            file.to_str().unwrap()
+        );
+        let relative = check_sink("events.jsonl").unwrap();
+        assert!(Path::new(&relative).is_absolute(), "{relative}");
+    }
+
+    #[test]
+    fn the_path_is_the_callback_urls() {
+        assert_eq!(
+            callback_path("https://gw.example.com/whatsapp/1065?x=1"),
+            "/whatsapp/1065"
+        );
+        assert_eq!(callback_path("https://gw.example.com"), "/");
+        assert_eq!(callback_path("https://gw.example.com/"), "/");
+    }
+
+    #[test]
+    fn debug_and_redacted_hide_the_secrets() {
+        let mut r = Registered::new(sample());
+        r.app_secret = Some("APPsecretValue".into());
+        for shown in [format!("{r:?}"), r.redacted().to_string()] {
+            assert!(
+                !shown.contains("SECRETtoken") && !shown.contains("APPsecretValue"),
+                "{shown}"
+            );
+        }
         assert_eq!(
             r.redacted()["registration"]["callback_url"],
             "https://example.com/hook"

@@ -60,21 +60,35 @@ impl Default for ServeOptions {
 
 /// What `serve` hands each request to once it is framed.
 pub trait Handler: Send + Sync + 'static {
-    /// The reply to one request.
-    fn handle(&self, request: WebhookRequest) -> impl Future<Output = Reply> + Send;
+    /// The reply to one request to `path`.
+    fn handle(&self, path: String, request: WebhookRequest) -> impl Future<Output = Reply> + Send;
     /// Where `serve` counts requests.
     fn stats(&self) -> &Stats;
+    /// Called once the server stopped accepting and in-flight requests finished: waits
+    /// for what was accepted to be written, up to `grace`.
+    fn drain(&self, grace: Duration) -> impl Future<Output = bool> + Send {
+        let _ = grace;
+        std::future::ready(true)
+    }
 }
 
 impl Handler for Endpoint {
-    fn handle(&self, request: WebhookRequest) -> impl Future<Output = Reply> + Send {
-        Endpoint::handle(self, request)
+    async fn handle(&self, path: String, request: WebhookRequest) -> Reply {
+        Endpoint::handle(self, &path, request).await
     }
 
     fn stats(&self) -> &Stats {
         Endpoint::stats(self)
     }
+
+    fn drain(&self, grace: Duration) -> impl Future<Output = bool> + Send {
+        Endpoint::drain(self, grace)
+    }
 }
+
+/// How long a stopping `serve` waits for accepted events to reach their sinks (they stay
+/// in the store's outbox either way, and the next start delivers them).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 struct Shared<H> {
     endpoint: Arc<H>,
@@ -123,6 +137,11 @@ pub async fn serve<H: Handler>(
         });
     }
     graceful.shutdown().await;
+    if !shared.endpoint.drain(DRAIN_GRACE).await {
+        eprintln!(
+            "serve: some events are not written yet; they stay in the outbox for the next start"
+        );
+    }
     Ok(())
 }
 
@@ -257,13 +276,20 @@ async fn respond<H: Handler>(
             return (response, "unreadable body".into());
         }
     };
+    let path = parts.uri.path().to_owned();
     let request = WebhookRequest {
         method: parts.method.to_string(),
         headers: header_list(&parts.headers),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         body: body.to_vec(),
     };
-    let reply = shared.endpoint.handle(request).await;
+    let reply = shared.endpoint.handle(path, request).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (text(status, &reply.content_type, reply.body), reply.note)
+    let mut response = text(status, &reply.content_type, reply.body);
+    if let Some(seconds) = reply.retry_after {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, seconds.into());
+    }
+    (response, reply.note)
 }

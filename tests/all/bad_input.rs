@@ -446,12 +446,17 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
         Some(APP_SECRET.into()),
         Some(VERIFY_TOKEN.into()),
     );
-    let endpoint = Endpoint::new(harness.clone(), endpoint, sink.clone(), Arc::default());
+    let endpoint = Arc::new(Endpoint::new(
+        harness.clone(),
+        endpoint,
+        sink.clone(),
+        Arc::default(),
+    ));
     let options = ServeOptions {
         access_log: false,
         ..ServeOptions::default()
     };
-    let server = Running::start(Arc::new(endpoint), options).await.unwrap();
+    let server = Running::start(endpoint.clone(), options).await.unwrap();
     let address = server.address;
 
     let cases = catalogue();
@@ -553,6 +558,15 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+    // Whatever was accepted is written by now.
+    assert!(endpoint.drain(std::time::Duration::from_secs(10)).await);
+    assert_eq!(
+        endpoint
+            .stats()
+            .events
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     assert!(sink.lock().unwrap().is_empty(), "serve wrote an event");
 
     // The same harness still does its job: a long text is one event, whole; a 4096-emoji
@@ -585,6 +599,8 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
+    // Stopping waits for the accepted events to reach the sink.
+    server.stop().await.unwrap();
     assert_eq!(
         String::from_utf8(sink.lock().unwrap().clone())
             .unwrap()
@@ -592,5 +608,4 @@ async fn every_bad_input_gets_its_structured_error_and_nothing_leaks() {
             .count(),
         1
     );
-    server.stop().await.unwrap();
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use host_harness::endpoint::{Endpoint, EndpointOptions};
 use host_harness::fakes::stub_graph::{self, StubGraph};
-use host_harness::registration::RegistrationStore;
+use host_harness::registration::Registered;
+use host_harness::store::{EmbeddedStore, Store};
 use host_harness::{Connector, Outbound, RecordedRequest, Registration, StubResponse, json};
 use serde_json::{Value, json};
 
@@ -280,9 +281,21 @@ async fn disable_errors_are_structured_and_hold_no_secret() {
 
 #[tokio::test]
 async fn the_stub_graph_api_verifies_the_callback_like_meta() {
-    let store = RegistrationStore::memory();
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::in_memory(host_harness::store::DEFAULT_DEDUP_TTL).unwrap());
+    let keep = |registration: &Registration| {
+        let kept = Registered::new(registration.clone());
+        let store = store.clone();
+        async move {
+            let phone = kept.registration.phone_number_id.clone();
+            store
+                .update(&phone, &|_| Ok(Some(kept.clone())))
+                .await
+                .unwrap();
+        }
+    };
     let options = EndpointOptions {
-        registration: Some(store.clone()),
+        store: Some(store.clone()),
         ..EndpointOptions::new(no_filter(), None, None)
     };
     let sink = Arc::new(Mutex::new(std::io::sink()));
@@ -306,7 +319,7 @@ async fn the_stub_graph_api_verifies_the_callback_like_meta() {
         verify_token: "0".repeat(48).into(),
         ..registration.clone()
     };
-    store.save_new(&other).unwrap();
+    keep(&other).await;
     let result = connector
         .enable(&connection(), &registration)
         .await
@@ -314,7 +327,7 @@ async fn the_stub_graph_api_verifies_the_callback_like_meta() {
     assert!(verification_failed(result));
     assert_eq!(stub.alternate_callback(PHONE_NUMBER_ID), None);
 
-    store.save_new(&registration).unwrap();
+    keep(&registration).await;
     connector
         .enable(&connection(), &registration)
         .await

@@ -9,12 +9,53 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use host_harness::bindings::{self, WebhookRequest};
-use host_harness::endpoint::{DedupWindow, EventSink, Reply, Stats};
+use std::collections::{HashSet, VecDeque};
+
+use host_harness::endpoint::{EventSink, Reply, Stats};
 use host_harness::runtime::json;
 use host_harness::serve::Handler;
 use serde_json::json;
 use whatsapp_connector::secret::Secret;
 use whatsapp_connector::trigger::{self, Outcome, Secrets};
+
+/// Deduplication keys the baseline remembers: the in-memory window `serve` had before
+/// the store (0.2.x), the baseline the stores are compared with.
+pub const DEDUP_WINDOW: usize = 100_000;
+
+/// The deduplication keys written most recently, oldest forgotten first.
+pub struct DedupWindow {
+    capacity: usize,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl DedupWindow {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers `key`; false when it was already there (a duplicate).
+    pub fn insert(&mut self, key: &str) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        if self.seen.contains(key) {
+            return false;
+        }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(key.to_owned());
+        self.order.push_back(key.to_owned());
+        true
+    }
+}
 
 pub struct NativeEndpoint {
     app_secret: Option<String>,
@@ -96,11 +137,29 @@ impl NativeEndpoint {
 }
 
 impl Handler for NativeEndpoint {
-    async fn handle(&self, request: WebhookRequest) -> Reply {
+    async fn handle(&self, _path: String, request: WebhookRequest) -> Reply {
         self.reply(&request)
     }
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DedupWindow;
+
+    #[test]
+    fn the_window_drops_repeats_and_forgets_the_oldest() {
+        let mut window = DedupWindow::new(2);
+        assert!(window.insert("a"));
+        assert!(!window.insert("a"));
+        assert!(window.insert("b"));
+        assert!(window.insert("c"), "evicts a");
+        assert!(window.insert("a"), "a was forgotten");
+        assert!(!window.insert("c"));
+        let mut off = DedupWindow::new(0);
+        assert!(off.insert("a") && off.insert("a"));
     }
 }

@@ -20,8 +20,8 @@ use host_harness::bindings::{
 };
 use host_harness::endpoint::{Endpoint, EndpointOptions, EventSink};
 use host_harness::fakes::loopback::Client;
-use host_harness::fakes::signed_post;
 use host_harness::fakes::stub_graph::StubGraph;
+use host_harness::fakes::{signed_post, webhook_with_messages};
 use host_harness::runtime::engine_config;
 use host_harness::serve::{Running, ServeOptions};
 use host_harness::{Allocation, Call, Connection, Connector, Limits, precompile};
@@ -93,37 +93,6 @@ where
         means.push(micros(started.elapsed()) / plan.calls as f64);
     }
     Ok(median(means))
-}
-
-/// A webhook with `n` text messages in one change, each with a distinct ID (`tag`).
-pub fn webhook_with_messages(n: usize, tag: &str) -> Vec<u8> {
-    let messages: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "from": "16505551234",
-                "id": format!("wamid.{tag}.{i}"),
-                "timestamp": "1700000000",
-                "type": "text",
-                "text": {"body": format!("Message number {i} of the batch")},
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                    "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
-                    "messages": messages,
-                },
-            }],
-        }],
-    }))
-    .expect("JSON")
 }
 
 /// The connection and input of the benchmarks' "Send Message", to the built-in stub.

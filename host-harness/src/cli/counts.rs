@@ -15,13 +15,12 @@ use std::process::Command;
 use anyhow::Context as _;
 use host_harness::bindings::{Properties, SendInput, WebhookRequest, WebhookSecrets};
 use host_harness::fakes::stub_graph::StubGraph;
+use host_harness::fakes::webhook_with_messages;
 use host_harness::runtime::engine_config;
 use host_harness::{Allocation, Connection, Connector, Limits};
 use serde_json::{Value, json};
 
-use super::bench::{
-    expect_events, native_trigger, no_filter, post, secrets, send_fixture, webhook_with_messages,
-};
+use super::bench::{expect_events, native_trigger, no_filter, post, secrets, send_fixture};
 
 /// Calls per counted run.
 pub const CALLS: usize = 200;

@@ -3,6 +3,7 @@
 //! No credentials, no network: what a newcomer runs first.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -13,7 +14,8 @@ use host_harness::bindings::{
     WebhookSecrets, interactive, media, removal_name, template,
 };
 use host_harness::fakes::{signed_post, webhook_post};
-use host_harness::registration::RegistrationStore;
+use host_harness::registration::Registered;
+use host_harness::store::{EmbeddedStore, Store};
 use host_harness::{COMPONENT_PATH, Connection, Connector, json, sign_webhook};
 
 /// The phone number ID the stub answers for.
@@ -49,8 +51,10 @@ pub const DEMO_WEBHOOK_URL: &str = "https://hooks.example.com/whatsapp/demo-work
 pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<String> {
     // The host's webhook endpoint for this trigger: the stub Graph API's verification GET
     // reaches it in process, and finds the registration the host stored.
-    let store = RegistrationStore::memory();
-    let stub = super::verifying_stub(connector, &store);
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory(
+        host_harness::store::DEFAULT_DEDUP_TTL,
+    )?);
+    let stub = super::gateway::verifying_stub(connector, store.clone());
     let connector = connector.with_outbound(stub.outbound());
     writeln!(
         out,
@@ -82,7 +86,9 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         .new_registration(&connection, &no_filter, DEMO_WEBHOOK_URL)
         .await?
         .map_err(|e| anyhow::anyhow!("new-registration failed: {}", json::connector_error(&e)))?;
-    store.save_new(&registration)?;
+    let phone = registration.phone_number_id.clone();
+    let kept = Registered::new(registration.clone());
+    store.update(&phone, &|_| Ok(Some(kept.clone()))).await?;
     connector
         .enable(&connection, &registration)
         .await?

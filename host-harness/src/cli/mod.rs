@@ -6,24 +6,21 @@ pub mod baseline;
 pub mod bench;
 pub mod counts;
 pub mod demo;
+pub mod gateway;
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context as _;
-use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest, removal_name};
-use host_harness::endpoint::{Endpoint, EndpointOptions, Stats};
-use host_harness::fakes::stub_graph::{self, StubGraph};
-use host_harness::registration::{Registered, RegistrationStore, TriggerSpec};
-use host_harness::serve::{self, ServeOptions};
+use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest};
+use host_harness::fakes::stub_graph::StubGraph;
+use host_harness::registration::TriggerSpec;
 use host_harness::{
     COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
 };
 use serde_json::{Value, json};
 
-use crate::{Cli, Command, DisableArgs, EnableArgs, GraphArgs, SendArgs, ServeArgs, TriggerArgs};
+use crate::{Cli, Command, EnableArgs, GraphArgs, SendArgs, TriggerArgs};
 
 /// A failure, and how the process reports it.
 pub enum Failure {
@@ -89,6 +86,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let bytes = host_harness::precompile(&args.input, &args.output)?;
             return print_json(&json!({"output": args.output, "bytes": bytes}));
         }
+        // The store's own commands need no component.
+        Command::Registrations(args) => return gateway::registrations(args).await,
+        Command::ImportRegistration(args) => return gateway::import(args).await,
         _ => {}
     }
     let (mut limits, allocation) = (cli.limits.limits(), cli.limits.allocation());
@@ -126,9 +126,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print_json(&json::account(&account))
         }
         Command::Trigger(args) => trigger(&connector, args).await,
-        Command::Serve(args) => serve_command(connector, args).await,
-        Command::Enable(args) => enable(&connector, args).await,
-        Command::Disable(args) => disable(&connector, args).await,
+        Command::Serve(args) => gateway::serve(connector, args).await,
+        Command::Enable(args) => gateway::enable(&connector, args).await,
+        Command::Disable(args) => gateway::disable(&connector, args).await,
+        Command::Registrations(_) | Command::ImportRegistration(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -147,7 +150,7 @@ async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
 /// The subscription `enable`'s flags describe, checked: the statuses' names and the
 /// recipient (as the status trigger reads it) here; the sender number by the component's
 /// `new-registration`.
-fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
+pub(crate) fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
     let status = &args.status_trigger;
     if !status.statuses {
         return Ok(TriggerSpec::MessageReceived {
@@ -166,115 +169,6 @@ fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
         statuses: status.status.clone(),
         recipient: status.recipient.clone(),
     })
-}
-
-/// Switches a trigger on. The phone number's first subscription makes the
-/// registration and points the number's webhooks at it (Meta verifies the URL); a
-/// later one, for the same URL, is only added to the store: Meta is not called again.
-async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
-    let store = RegistrationStore::File(args.out.clone());
-    let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
-    if args.graph.graph_url.is_none() {
-        let stub = verifying_stub(connector, &store);
-        graph_connector = graph_connector.with_outbound(stub.outbound());
-    }
-    let trigger = subscription_trigger(&args)?;
-    let properties = Properties {
-        sender_number: args.sender_number.clone(),
-    };
-    // Validates the connection, the sender number and the URL, with no network.
-    let registration = answered(
-        graph_connector
-            .new_registration(&connection, &properties, &args.webhook_url)
-            .await,
-    )?;
-    // Read, change, write: one `enable` or `disable` at a time per file (taken only once
-    // the inputs are valid, so that a refused `enable` leaves no lock file behind).
-    let _lock = store.lock()?;
-    if let Some(mut registered) = store.load()? {
-        let kept = &registered.registration;
-        if kept.callback_url != args.webhook_url
-            || kept.phone_number_id != registration.phone_number_id
-        {
-            let reason = format!(
-                "{} holds phone number {}'s registration for {}: a phone number has one \
-                 callback URL, so subscribe with that URL (or disable it first)",
-                args.out.display(),
-                kept.phone_number_id,
-                kept.callback_url
-            );
-            return Err(Failure::Connector(
-                json!({"kind": "invalid-input", "field": "webhook-url", "reason": reason}),
-            ));
-        }
-        let id = registered.subscribe(trigger, args.events.clone());
-        store.update(&registered)?;
-        return print_json(&json!({
-            "subscribed": id,
-            "meta": "not called: the phone number's callback already points at this registration",
-            "registration": registered.redacted(),
-            "registration_file": args.out,
-        }));
-    }
-    let mut registered = Registered::new(registration);
-    let id = registered.subscribe(trigger, args.events.clone());
-    store.create(&registered)?;
-    let enabled = graph_connector
-        .enable(&connection, &registered.registration)
-        .await;
-    if !matches!(enabled, Ok(Ok(()))) {
-        // Nothing was enabled: the file would only keep a useless secret around.
-        let _ = std::fs::remove_file(&args.out);
-    }
-    answered(enabled)?;
-    print_json(&json!({
-        "subscribed": id,
-        "enabled": registered.registration.redacted(),
-        "registration_file": args.out,
-    }))
-}
-
-/// Switches a trigger off: its subscription only, while others remain; the last one
-/// out (or no --subscription: all of them) removes the phone number's callback.
-async fn disable(connector: &Connector, args: DisableArgs) -> Result<(), Failure> {
-    let store = RegistrationStore::File(args.registration.clone());
-    let _lock = store.lock()?;
-    let mut registered = store.load()?.with_context(|| {
-        format!(
-            "no registration at {} (the last disable removes it)",
-            args.registration.display()
-        )
-    })?;
-    if let Some(id) = &args.subscription {
-        if !registered.unsubscribe(id) {
-            return Err(anyhow::anyhow!(
-                "{} has no subscription {id}",
-                args.registration.display()
-            )
-            .into());
-        }
-        if !registered.subscriptions.is_empty() {
-            store.update(&registered)?;
-            return print_json(&json!({
-                "unsubscribed": id,
-                "remaining": registered.subscriptions,
-                "meta": "not called: other subscriptions still use the phone number's callback",
-            }));
-        }
-    }
-    let registration = &registered.registration;
-    let mut graph = args.graph;
-    graph
-        .phone_number_id
-        .get_or_insert_with(|| registration.phone_number_id.clone());
-    let (connector, connection) = graph_setup(connector, &graph)?;
-    let removal = answered(connector.disable(&connection, registration).await)?;
-    store.remove()?;
-    print_json(&json!({
-        "unsubscribed": args.subscription,
-        "removal": removal_name(removal),
-        "callback_url": registration.callback_url,
-    }))
 }
 
 /// The connection and the outbound route for Graph API calls: the built-in stub (with
@@ -310,25 +204,6 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     serde_json::to_writer_pretty(&mut stdout, value).map_err(anyhow::Error::from)?;
     writeln!(stdout).map_err(anyhow::Error::from)?;
     Ok(())
-}
-
-/// The built-in stub Graph API, verifying a new callback URL as Meta does: its GET
-/// reaches, in process, the same endpoint `serve --registration` would run, which
-/// answers with the token in `store`.
-fn verifying_stub(connector: &Connector, store: &RegistrationStore) -> Arc<StubGraph> {
-    let options = EndpointOptions {
-        registration: Some(store.clone()),
-        ..EndpointOptions::new(
-            Properties {
-                sender_number: None,
-            },
-            None,
-            None,
-        )
-    };
-    let handshakes_only = Arc::new(Mutex::new(std::io::sink()));
-    let endpoint = Endpoint::new(connector.clone(), options, handshakes_only, Arc::default());
-    StubGraph::new(Some(stub_graph::in_process(Arc::new(endpoint))))
 }
 
 async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure> {
@@ -401,84 +276,4 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         .into()),
         Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
     }
-}
-
-async fn serve_command(connector: Connector, args: ServeArgs) -> Result<(), Failure> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener.local_addr().context("no local address")?;
-    let options = EndpointOptions {
-        registration: args.registration.map(RegistrationStore::File),
-        dedup_window: args.dedup_window,
-        reuse_instances: args.reuse_instances,
-        ..EndpointOptions::new(
-            Properties {
-                sender_number: args.sender_number,
-            },
-            args.app_secret.map(Into::into),
-            args.verify_token.map(Into::into),
-        )
-    };
-    let framing = ServeOptions {
-        max_body: args.max_body,
-        read_timeout: Duration::from_millis(args.read_timeout_ms),
-        max_concurrency: args.max_concurrency,
-        access_log: !args.no_access_log,
-    };
-    eprintln!("serve: listening on http://{address} ({options:?}, {framing:?})");
-    if let Some(store) = &options.registration
-        // A file that exists must be a registration; one that does not may come later.
-        && let Some(registered) = store.load()?
-        && !registered.subscriptions.is_empty()
-    {
-        eprintln!(
-            "serve: {} subscription(s) from the registration file; --sender-number is not used: {}",
-            registered.subscriptions.len(),
-            serde_json::to_string(&registered.subscriptions).unwrap_or_default()
-        );
-    }
-    if options.app_secret.is_none() {
-        eprintln!(
-            "serve: WARNING: --allow-unsigned: POSTs are accepted without X-Hub-Signature-256. \
-             Anyone who finds this URL can inject events, and a forged message carrying a \
-             genuine message's ID would make the real one be dropped as a duplicate."
-        );
-    }
-    if let Some(RegistrationStore::File(path)) = &options.registration
-        && !path.exists()
-    {
-        eprintln!(
-            "serve: no registration at {} yet; handshakes are refused until `enable` writes it",
-            path.display()
-        );
-    }
-    let sink: host_harness::endpoint::EventSink = Arc::new(Mutex::new(std::io::stdout()));
-    if args.native_baseline {
-        eprintln!("serve: --native-baseline: the component is not used (benchmark baseline)");
-        let baseline = Arc::new(baseline::NativeEndpoint::new(
-            options.app_secret.as_ref().map(|s| s.expose().clone()),
-            options.properties.sender_number.clone(),
-            sink,
-            options.dedup_window,
-        ));
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        serve::serve(baseline.clone(), listener, framing, shutdown).await?;
-        eprintln!("serve: stopped {}", baseline.stats_summary());
-        return Ok(());
-    }
-    let stats = Arc::new(Stats::default());
-    let endpoint = Arc::new(Endpoint::new(connector, options, sink, stats.clone()));
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    serve::serve(endpoint.clone(), listener, framing, shutdown).await?;
-    let mut summary = stats.summary();
-    if endpoint.options().reuse_instances > 0 {
-        summary["instances_made"] = endpoint.instances_made().into();
-    }
-    eprintln!("serve: stopped {summary}");
-    Ok(())
 }

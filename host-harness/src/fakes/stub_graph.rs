@@ -33,7 +33,7 @@ pub type Callback = Arc<
 /// the same front door as a GET over HTTP: as if the callback URL were served by this
 /// host.
 pub fn in_process(endpoint: Arc<Endpoint>) -> Callback {
-    Arc::new(move |_url, query| {
+    Arc::new(move |url, query| {
         let endpoint = endpoint.clone();
         Box::pin(async move {
             let request = WebhookRequest {
@@ -42,7 +42,8 @@ pub fn in_process(endpoint: Arc<Endpoint>) -> Callback {
                 query,
                 body: Vec::new(),
             };
-            let reply = endpoint.handle(request).await;
+            let path = crate::registration::callback_path(&url);
+            let reply = endpoint.handle(&path, request).await;
             Some((
                 reply.status,
                 String::from_utf8_lossy(&reply.body).into_owned(),

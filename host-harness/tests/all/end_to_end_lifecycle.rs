@@ -72,14 +72,9 @@ pub(crate) fn assert_success(output: &std::process::Output) {
 #[tokio::test]
 async fn enable_verify_deliver_disable() {
     let dir = scratch_dir("lifecycle");
-    let registration_file = dir.join("registration.json");
-    let registration_arg = registration_file.to_str().unwrap();
-    let server = start_serve(&[
-        "--registration",
-        registration_arg,
-        "--app-secret",
-        APP_SECRET,
-    ]);
+    let store_dir = dir.join("state");
+    let store_arg = store_dir.to_str().unwrap();
+    let server = start_serve(&["--store", store_arg, "--app-secret", APP_SECRET]);
     let (meta, meta_server) = fake_meta(server.address).await;
     let webhook_url = format!("{PUBLIC_ORIGIN}/whatsapp/workflow-7");
 
@@ -88,17 +83,14 @@ async fn enable_verify_deliver_disable() {
         "enable".to_owned(),
         "--webhook-url".to_owned(),
         webhook_url.clone(),
-        "--out".to_owned(),
-        registration_arg.to_owned(),
+        "--store".to_owned(),
+        store_arg.to_owned(),
     ];
     args.extend(graph_args(&meta_server));
     let enabled = run_async(args).await;
     assert_success(&enabled);
     assert_no_secret(&enabled);
-    let registration: Registration =
-        serde_json::from_slice::<Registered>(&std::fs::read(&registration_file).unwrap())
-            .unwrap()
-            .registration;
+    let registration: Registration = stored(&store_dir).await.remove(0).registration;
     let printed = stdout_json(&enabled);
     assert_eq!(printed["enabled"]["callback_url"], webhook_url.as_str());
     assert_eq!(printed["enabled"]["verify_token"], "[redacted]");
@@ -109,11 +101,12 @@ async fn enable_verify_deliver_disable() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&registration_file)
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store_dir), 0o700);
+        for file in std::fs::read_dir(&store_dir).unwrap() {
+            let file = file.unwrap().path();
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
     }
     let calls = meta_server.requests();
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -157,16 +150,16 @@ async fn enable_verify_deliver_disable() {
         .unwrap();
     assert_eq!((right.status, right.text().as_str()), (200, "8675309"));
 
-    // A second enable for another URL, whose file serve does not read: Meta's
-    // verification reaches serve with a token serve does not know, so it fails, nothing
-    // changes at Meta, and no registration file is left behind.
-    let other_file = dir.join("other.json");
+    // A second enable for another URL, into a store serve does not read: Meta's
+    // verification reaches serve, which knows no number at that path, so it fails,
+    // nothing changes at Meta, and no registration is left behind.
+    let other_store = dir.join("other");
     let mut args = vec![
         "enable".to_owned(),
         "--webhook-url".to_owned(),
         format!("{PUBLIC_ORIGIN}/whatsapp/other"),
-        "--out".to_owned(),
-        other_file.to_str().unwrap().to_owned(),
+        "--store".to_owned(),
+        other_store.to_str().unwrap().to_owned(),
     ];
     args.extend(graph_args(&meta_server));
     let refused = run_async(args).await;
@@ -176,7 +169,7 @@ async fn enable_verify_deliver_disable() {
         (error["kind"].as_str(), error["code"].as_i64()),
         (Some("graph"), Some(2200))
     );
-    assert!(!other_file.exists());
+    assert!(stored(&other_store).await.is_empty());
     assert_eq!(
         meta.alternate_callback(PHONE_NUMBER_ID).as_deref(),
         Some(webhook_url.as_str())
@@ -200,8 +193,8 @@ async fn enable_verify_deliver_disable() {
     // Disable: read, then remove, because the override is still this registration's.
     let mut args = vec![
         "disable".to_owned(),
-        "--registration".to_owned(),
-        registration_arg.to_owned(),
+        "--store".to_owned(),
+        store_arg.to_owned(),
     ];
     args.extend(graph_args(&meta_server));
     let disabled = run_async(args.clone()).await;
@@ -231,18 +224,21 @@ async fn enable_verify_deliver_disable() {
     assert_eq!(meta.alternate_callback(PHONE_NUMBER_ID), None);
 
     // The registration went with it (its token is of no more use): disabling again
-    // finds nothing to disable, says so, and does not call Meta.
-    assert!(!registration_file.exists());
+    // finds nothing to disable, says so (exit 0, as the README promises), and does not
+    // call Meta.
+    assert!(stored(&store_dir).await.is_empty());
     let again = run_async(args).await;
-    assert_eq!(again.status.code(), Some(3));
-    assert!(
-        stderr_error(&again)["message"]
-            .as_str()
-            .unwrap()
-            .contains("no registration at")
-    );
+    assert_success(&again);
+    assert_eq!(stdout_json(&again)["removal"], "nothing-to-remove");
     assert_eq!(meta_server.requests().len(), calls.len());
 
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What the embedded store in `dir` holds, read as another process would.
+async fn stored(dir: &std::path::Path) -> Vec<Registered> {
+    use host_harness::store::{EmbeddedStore, Store as _};
+    let store = EmbeddedStore::open(dir, host_harness::store::DEFAULT_DEDUP_TTL).unwrap();
+    store.registrations().await.unwrap()
 }

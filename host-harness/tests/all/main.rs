@@ -6,13 +6,18 @@
 //! - `sandbox`: every limit, against a guest that misbehaves on purpose;
 //! - `serve_robustness`: slow clients, the concurrency cap, redeliveries, stopped guests;
 //! - `secrets`: every subcommand's error paths, and no secret in any output;
-//! - `subscriptions`: many workflows on one phone number: enable, route, disable, restart.
+//! - `subscriptions`: many workflows on one phone number: enable, route, disable, restart;
+//! - `durable_store`: the gateway's store under faults: restarts, `kill -9`, two
+//!   instances, Redis stopped, a full disk, many numbers, the 0.2 import;
+//! - `redis_server`: a real `redis-server` per test, on a free loopback port.
 //!
 //! Below: what they share, the binary, distinctive secrets and a running `serve`.
 
 mod cli;
+mod durable_store;
 mod end_to_end_lifecycle;
 mod large_webhooks;
+mod redis_server;
 mod sandbox;
 mod secrets;
 mod serve_robustness;
@@ -36,10 +41,13 @@ pub fn fixture(name: &str) -> String {
 pub fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
+        // A command that names no store never touches the checkout's ./whatsapp-state.
+        .env("WHATSAPP_STORE", fresh_store())
         .env_remove("WHATSAPP_TOKEN")
         .env_remove("WHATSAPP_PHONE_NUMBER_ID")
         .env_remove("WHATSAPP_APP_SECRET")
         .env_remove("WHATSAPP_VERIFY_TOKEN")
+        .env_remove("WHATSAPP_STORE_KEY")
         .output()
         .unwrap()
 }
@@ -122,10 +130,24 @@ impl Drop for Server {
     }
 }
 
+/// `serve` on a free port; with a store of its own unless `extra` names one.
 pub fn start_serve(extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
+    serve_on("127.0.0.1:0", extra, &[])
+}
+
+/// `serve` listening on `listen`, with these flags and environment variables; with a
+/// store of its own unless `extra` names one.
+pub fn serve_on(listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--listen", listen]).args(extra);
+    if !extra.contains(&"--store") {
+        command.arg("--store").arg(fresh_store());
+    }
+    command.env_remove("WHATSAPP_STORE_KEY");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -173,6 +195,13 @@ pub async fn run_async(args: Vec<String>) -> Output {
     })
     .await
     .unwrap()
+}
+
+/// A directory for an embedded store that no other test uses.
+pub fn fresh_store() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("host-harness-store-{}-{n}", std::process::id()))
 }
 
 /// A fresh, empty directory for this test's files.

@@ -71,7 +71,17 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
         serde_json::to_vec(&registration).unwrap(),
     )
     .unwrap();
-    let registration_arg = registration_file.to_str().unwrap();
+    // The 0.2 file imported into a store, for `disable`.
+    let store = dir.join("state");
+    let store_arg = store.to_str().unwrap();
+    let imported = run(&[
+        "import-registration",
+        registration_file.to_str().unwrap(),
+        "--store",
+        store_arg,
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    assert_no_secret(&imported);
     let payload = fixture("text_message.json");
     let refused = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -94,10 +104,10 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
             "enable",
             "--webhook-url",
             "https://hooks.example.com/wa",
-            "--out",
-            dir.join("new.json").to_str().unwrap(),
+            "--store",
+            dir.join("new").to_str().unwrap(),
         ]);
-        with_graph(&["disable", "--registration", registration_arg]);
+        with_graph(&["disable", "--store", store_arg]);
     }
     let send_to =
         |to: &str, token: &str| owned(&["send", "--to", to, "--message", "hi", "--token", token]);
@@ -120,15 +130,15 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
             "invalid-input",
             false,
         ),
-        // The file holds another phone number's registration: it is never overwritten,
-        // and a number has one callback URL.
+        // The store holds another phone number's registration at that path: a path
+        // routes one number.
         (
             owned(&[
                 "enable",
                 "--webhook-url",
                 "https://hooks.example.com/wa",
-                "--out",
-                registration_arg,
+                "--store",
+                store_arg,
                 "--token",
                 TOKEN,
             ]),
@@ -136,11 +146,7 @@ async fn no_subcommand_prints_a_secret_on_its_error_paths() {
             false,
         ),
         (
-            owned(&[
-                "disable",
-                "--registration",
-                "/nonexistent/registration.json",
-            ]),
+            owned(&["disable", "--store", "/dev/null/state"]),
             "host",
             false,
         ),

@@ -12,7 +12,7 @@ use crate::end_to_end_lifecycle::{
 use crate::*;
 use host_harness::fakes::loopback::{Client, GraphServer};
 use host_harness::fakes::signed_post;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const CUSTOMER_A: &str = "+1 650 555 1234";
 const CUSTOMER_B: &str = "+1 650 555 9876";
@@ -58,15 +58,9 @@ fn message_ids(events: &[Value]) -> Vec<String> {
 }
 
 async fn enable(meta: &GraphServer, registration: &str, url: &str, extra: &[&str]) -> Value {
-    let mut args: Vec<String> = [
-        "enable",
-        "--webhook-url",
-        url,
-        "--registration",
-        registration,
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let mut args: Vec<String> = ["enable", "--webhook-url", url, "--store", registration]
+        .map(str::to_owned)
+        .to_vec();
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(graph_args(meta));
     let output = run_async(args).await;
@@ -78,7 +72,7 @@ async fn enable(meta: &GraphServer, registration: &str, url: &str, extra: &[&str
 async fn disable(meta: &GraphServer, registration: &str, subscription: &str) -> Value {
     let mut args: Vec<String> = [
         "disable",
-        "--registration",
+        "--store",
         registration,
         "--subscription",
         subscription,
@@ -103,11 +97,11 @@ async fn deliver(server: &Server, round: u32) {
 #[tokio::test]
 async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     let dir = scratch_dir("subscriptions");
-    let registration = dir.join("registration.json");
+    let registration = dir.join("state");
     let registration = registration.to_str().unwrap();
     let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let (a, b, s) = (file("a.jsonl"), file("b.jsonl"), file("s.jsonl"));
-    let serve_args = ["--registration", registration, "--app-secret", APP_SECRET];
+    let serve_args = ["--store", registration, "--app-secret", APP_SECRET];
     let mut server = start_serve(&serve_args);
     let (meta, meta_server) = fake_meta(server.address).await;
     let url = format!("{PUBLIC_ORIGIN}/whatsapp/number");
@@ -155,7 +149,7 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
         "enable",
         "--webhook-url",
         &format!("{PUBLIC_ORIGIN}/other"),
-        "--registration",
+        "--store",
         registration,
     ]
     .map(str::to_owned)
@@ -165,8 +159,9 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(stderr_error(&refused)["field"], "webhook-url");
 
-    // One signed batch: each subscription gets exactly its events; a redelivery adds
-    // nothing anywhere.
+    // One signed batch (once serve routes the new subscriptions, within a second): each
+    // subscription gets exactly its events; a redelivery adds nothing anywhere.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     deliver(&server, 1).await;
     deliver(&server, 1).await;
     let only_a = lines(Path::new(&a), 1);
@@ -190,12 +185,14 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     let off = disable(&meta_server, registration, "1").await;
     assert_eq!(off["remaining"].as_array().unwrap().len(), 2);
     assert_eq!(meta_server.requests().len(), 1);
+    // A running serve routes a change made by another process within a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     deliver(&server, 2).await;
     lines(Path::new(&b), 2);
     lines(Path::new(&s), 2);
     lines(Path::new(&a), 1);
 
-    // A restart of serve keeps the subscriptions: they are in the file.
+    // A restart of serve keeps the subscriptions: they are in the store.
     drop(server);
     server = start_serve(&serve_args);
     deliver(&server, 3).await;
@@ -212,7 +209,13 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     let last = disable(&meta_server, registration, "3").await;
     assert_eq!(last["removal"], "removed");
     assert_eq!(meta.alternate_callback(PHONE_NUMBER_ID), None);
-    assert!(!Path::new(registration).exists());
+    let listed = run_async(
+        ["registrations", "--store", registration]
+            .map(str::to_owned)
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(stdout_json(&listed)["registrations"], json!([]));
     let calls = meta_server.requests();
     assert_eq!(
         calls[calls.len() - 1].path_and_query,
@@ -225,14 +228,14 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
 #[test]
 fn workflows_switched_on_at_once_are_all_subscribed() {
     let dir = scratch_dir("subscriptions-at-once");
-    let registration = dir.join("registration.json");
+    let registration = dir.join("state");
     let registration = registration.to_str().unwrap().to_owned();
     // The first makes the registration (with the built-in stub); then six at once.
     let first = run(&[
         "enable",
         "--webhook-url",
         "https://hooks.example.com/n",
-        "--registration",
+        "--store",
         &registration,
     ]);
     assert!(
@@ -244,12 +247,12 @@ fn workflows_switched_on_at_once_are_all_subscribed() {
         .map(|i| {
             let registration = registration.clone();
             std::thread::spawn(move || {
-                let events = format!("events-{i}.jsonl");
+                let events = format!("{registration}-events-{i}.jsonl");
                 run(&[
                     "enable",
                     "--webhook-url",
                     "https://hooks.example.com/n",
-                    "--registration",
+                    "--store",
                     &registration,
                     "--events",
                     &events,
@@ -265,8 +268,10 @@ fn workflows_switched_on_at_once_are_all_subscribed() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let stored: Value = serde_json::from_slice(&std::fs::read(&registration).unwrap()).unwrap();
-    let mut ids: Vec<u64> = stored["subscriptions"]
+    let listed = run(&["registrations", "--store", &registration]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut ids: Vec<u64> = listed["registrations"][0]["subscriptions"]
         .as_array()
         .unwrap()
         .iter()

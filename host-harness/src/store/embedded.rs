@@ -1,0 +1,561 @@
+//! The embedded store: SQLite (through `rusqlite`, bundled) in a directory of its own.
+//!
+//! - **Crash-safe:** WAL journal, `synchronous = FULL`: a commit that returned is on disk.
+//! - **Private:** the directory is made 0700 and the database 0600 (SQLite gives its
+//!   `-wal` and `-shm` files the database's mode).
+//! - **Shared by processes on one machine:** `enable` runs beside a running `serve`;
+//!   SQLite's locks order their writes (each waits up to [`BUSY_TIMEOUT`]).
+//! - **Group commit:** one writer thread owns the connection. Jobs that arrive while a
+//!   transaction commits are run together in the next one, each inside its own savepoint
+//!   (a failing job rolls back alone), so N concurrent webhooks cost one fsync, not N.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{Change, Entry, Outbox, Pending, Store, now_secs};
+use crate::registration::Registered;
+
+/// How long a write waits for another process's transaction.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Jobs run in one transaction at the most.
+const MAX_GROUP: usize = 512;
+/// Expired deduplication keys removed by a commit at the most.
+const PURGE_BATCH: i64 = 1000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS registrations (phone TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dedup (key TEXT PRIMARY KEY, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription TEXT NOT NULL,
+    line BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_subscription ON outbox (subscription, seq);
+CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, file_offset INTEGER);
+CREATE TABLE IF NOT EXISTS claims (
+    subscription TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+";
+
+/// Runs on the writer thread inside its savepoint (`None`: the transaction could not
+/// start), and gives what to do once the transaction's fate is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// SQLite in a directory; see the module's documentation.
+pub struct EmbeddedStore {
+    directory: PathBuf,
+    jobs: mpsc::Sender<Job>,
+    dedup_ttl: Duration,
+    last_purge: AtomicU64,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EmbeddedStore({})", self.directory.display())
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating) the store in `directory`. Blocking.
+    pub fn open(directory: &Path, dedup_ttl: Duration) -> anyhow::Result<Self> {
+        create_private_dir(directory)?;
+        let database = directory.join("state.sqlite3");
+        // Created 0600 before SQLite opens it (its -wal and -shm take this mode).
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&database).with_context(|| {
+            format!(
+                "cannot create the store's database in {}",
+                directory.display()
+            )
+        })?;
+        let connection = Connection::open(&database)
+            .with_context(|| format!("cannot open the store in {}", directory.display()))?;
+        Self::start(connection, directory.to_owned(), dedup_ttl)
+            .with_context(|| format!("cannot set up the store in {}", directory.display()))
+    }
+
+    /// A store in memory, kept only by this process: for the demo, tests and the
+    /// benchmark (the same SQL, no file).
+    pub fn in_memory(dedup_ttl: Duration) -> anyhow::Result<Self> {
+        Self::start(
+            Connection::open_in_memory()?,
+            PathBuf::from(":memory:"),
+            dedup_ttl,
+        )
+    }
+
+    fn start(
+        connection: Connection,
+        directory: PathBuf,
+        dedup_ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .context("cannot switch the store to WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.execute_batch(SCHEMA)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(connection, queue))?;
+        Ok(Self {
+            directory,
+            jobs,
+            dedup_ttl,
+            last_purge: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs `work` on the writer thread in a transaction (grouped with others); its
+    /// result once that transaction committed.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let result = match connection {
+                Some(connection) => in_savepoint(connection, work),
+                None => Err(anyhow::anyhow!("no transaction")),
+            };
+            Box::new(move |committed| {
+                let _ = answer.send(match committed {
+                    Ok(()) => result,
+                    Err(e) => Err(anyhow::anyhow!("the store could not commit: {e}")),
+                });
+            })
+        });
+        self.jobs
+            .send(job)
+            .ok()
+            .context("the store's writer stopped")?;
+        answered.await.context("the store's writer stopped")?
+    }
+}
+
+fn create_private_dir(directory: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(directory).with_context(|| {
+        format!(
+            "cannot create the store's directory {}",
+            directory.display()
+        )
+    })?;
+    let meta = std::fs::metadata(directory)?;
+    if !meta.is_dir() {
+        anyhow::bail!("{} is not a directory", directory.display());
+    }
+    Ok(())
+}
+
+fn in_savepoint<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    connection.execute_batch("SAVEPOINT job")?;
+    let result = work(connection);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    connection.execute_batch(end)?;
+    result
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits
+/// once, then tells each.
+fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP
+            && let Ok(job) = queue.try_recv()
+        {
+            group.push(job);
+        }
+        match connection.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                let finishes: Vec<Finish> = group
+                    .into_iter()
+                    .map(|job| job(Some(&connection)))
+                    .collect();
+                let committed = connection
+                    .execute_batch("COMMIT")
+                    .map_err(|e| e.to_string());
+                if committed.is_err() {
+                    let _ = connection.execute_batch("ROLLBACK");
+                }
+                for finish in finishes {
+                    finish(committed.clone());
+                }
+            }
+            Err(e) => {
+                let reason = format!("cannot start a transaction: {e}");
+                for job in group {
+                    job(None)(Err(reason.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn bump_version(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute(
+        "INSERT INTO meta (name, value) VALUES ('version', 1)
+         ON CONFLICT (name) DO UPDATE SET value = value + 1",
+        [],
+    )?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn describe(&self) -> String {
+        format!("embedded store in {}", self.directory.display())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn registrations(&self) -> anyhow::Result<Vec<Registered>> {
+        let records: Vec<String> = self
+            .run(|c| {
+                let mut statement = c.prepare("SELECT record FROM registrations ORDER BY phone")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).context("a stored registration is damaged"))
+            .collect()
+    }
+
+    async fn version(&self) -> anyhow::Result<u64> {
+        self.run(|c| {
+            let value: Option<i64> = c
+                .query_row("SELECT value FROM meta WHERE name = 'version'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(value.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        phone_number_id: &str,
+        change: Change<'_>,
+    ) -> anyhow::Result<Option<Registered>> {
+        // Read, change here, then write only if nobody wrote in between (the change is
+        // the caller's code, so it does not run on the writer thread).
+        loop {
+            let phone = phone_number_id.to_owned();
+            let raw: Option<String> = self
+                .run(move |c| {
+                    Ok(c.query_row(
+                        "SELECT record FROM registrations WHERE phone = ?1",
+                        [phone],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+                })
+                .await?;
+            let current = raw
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .context("the stored registration is damaged")?;
+            let next = change(current)?;
+            let record = next.as_ref().map(serde_json::to_string).transpose()?;
+            let phone = phone_number_id.to_owned();
+            let swapped = self
+                .run(move |c| {
+                    let now: Option<String> = c
+                        .query_row(
+                            "SELECT record FROM registrations WHERE phone = ?1",
+                            [&phone],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if now != raw {
+                        return Ok(false);
+                    }
+                    match record {
+                        Some(record) => c.execute(
+                            "INSERT INTO registrations (phone, record) VALUES (?1, ?2)
+                             ON CONFLICT (phone) DO UPDATE SET record = excluded.record",
+                            params![phone, record],
+                        )?,
+                        None => c.execute("DELETE FROM registrations WHERE phone = ?1", [phone])?,
+                    };
+                    bump_version(c)?;
+                    Ok(true)
+                })
+                .await?;
+            if swapped {
+                return Ok(next);
+            }
+        }
+    }
+
+    async fn commit(&self, events: Vec<Pending>) -> anyhow::Result<Vec<bool>> {
+        let now = now_secs() as i64;
+        let expires = now + self.dedup_ttl.as_secs() as i64;
+        let purge = now as u64 >= self.last_purge.load(Ordering::Relaxed) + 60;
+        if purge {
+            self.last_purge.store(now as u64, Ordering::Relaxed);
+        }
+        self.run(move |c| {
+            if purge {
+                c.execute(
+                    "DELETE FROM dedup WHERE key IN
+                     (SELECT key FROM dedup WHERE expires <= ?1 LIMIT ?2)",
+                    params![now, PURGE_BATCH],
+                )?;
+            }
+            let mut remember = c.prepare_cached(
+                "INSERT INTO dedup (key, expires) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET expires = excluded.expires
+                 WHERE dedup.expires <= ?3",
+            )?;
+            let mut keep =
+                c.prepare_cached("INSERT INTO outbox (subscription, line) VALUES (?1, ?2)")?;
+            let mut fresh = Vec::with_capacity(events.len());
+            for event in events {
+                let key = format!("{}\n{}", event.subscription, event.dedup_key);
+                let new = remember.execute(params![key, expires, now])? == 1;
+                if new {
+                    keep.execute(params![event.subscription, event.line])?;
+                }
+                fresh.push(new);
+            }
+            Ok(fresh)
+        })
+        .await
+    }
+
+    async fn outbox(&self, subscription: &str, limit: usize) -> anyhow::Result<Outbox> {
+        let subscription = subscription.to_owned();
+        self.run(move |c| {
+            let offset: Option<Option<i64>> = c
+                .query_row(
+                    "SELECT file_offset FROM cursors WHERE subscription = ?1",
+                    [&subscription],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut statement = c.prepare_cached(
+                "SELECT seq, line FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let entries = statement
+                .query_map(params![subscription, limit as i64], |r| {
+                    Ok(Entry {
+                        id: r.get::<_, i64>(0)?.to_string(),
+                        line: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(Outbox {
+                offset: offset.flatten().map(|o| o as u64),
+                entries,
+            })
+        })
+        .await
+    }
+
+    async fn acknowledge(
+        &self,
+        subscription: &str,
+        through: Option<&str>,
+        offset: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let subscription = subscription.to_owned();
+        let through: Option<i64> = through
+            .map(str::parse)
+            .transpose()
+            .context("not an outbox position")?;
+        self.run(move |c| {
+            if let Some(through) = through {
+                c.execute(
+                    "DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2",
+                    params![subscription, through],
+                )?;
+            }
+            c.execute(
+                "INSERT INTO cursors (subscription, file_offset) VALUES (?1, ?2)
+                 ON CONFLICT (subscription) DO UPDATE SET file_offset = excluded.file_offset",
+                params![subscription, offset.map(|o| o as i64)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim(&self, subscription: &str, holder: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let (subscription, holder) = (subscription.to_owned(), holder.to_owned());
+        let now = now_ms();
+        let expires = now + ttl.as_millis() as i64;
+        self.run(move |c| {
+            let changed = c.execute(
+                "INSERT INTO claims (subscription, holder, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (subscription) DO UPDATE
+                 SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                 WHERE claims.holder = excluded.holder OR claims.expires_ms <= ?4",
+                params![subscription, holder, expires, now],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registration::{Registration, TriggerSpec};
+
+    fn pending(subscription: &str, key: &str) -> Pending {
+        Pending {
+            subscription: subscription.into(),
+            dedup_key: key.into(),
+            line: format!("{{\"k\":\"{key}\"}}\n").into_bytes(),
+        }
+    }
+
+    fn registration() -> Registered {
+        Registered::new(Registration {
+            phone_number_id: "1065".into(),
+            callback_url: "https://gw.example.com/whatsapp/1065".into(),
+            verify_token: "TOKEN".into(),
+            created_at: 1,
+        })
+    }
+
+    #[tokio::test]
+    async fn keys_events_and_acknowledgements_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        {
+            let store = EmbeddedStore::open(&path, Duration::from_secs(60)).unwrap();
+            let fresh = store
+                .commit(vec![
+                    pending("s", "a"),
+                    pending("s", "b"),
+                    pending("s", "a"),
+                    pending("t", "a"),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(
+                fresh,
+                [true, true, false, true],
+                "per subscription, within one commit too"
+            );
+            let outbox = store.outbox("s", 10).await.unwrap();
+            assert_eq!(outbox.offset, None);
+            assert_eq!(outbox.entries.len(), 2);
+            store
+                .acknowledge("s", Some(&outbox.entries[0].id), Some(9))
+                .await
+                .unwrap();
+        }
+        let store = EmbeddedStore::open(&path, Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            store.commit(vec![pending("s", "a")]).await.unwrap(),
+            [false]
+        );
+        let outbox = store.outbox("s", 10).await.unwrap();
+        assert_eq!(outbox.offset, Some(9));
+        assert_eq!(outbox.entries.len(), 1);
+        assert_eq!(outbox.entries[0].line, b"{\"k\":\"b\"}\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o700);
+            for entry in std::fs::read_dir(&path).unwrap() {
+                assert_eq!(mode(&entry.unwrap().path()), 0o600);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_expire_after_their_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(1)).unwrap();
+        assert_eq!(store.commit(vec![pending("s", "a")]).await.unwrap(), [true]);
+        assert_eq!(
+            store.commit(vec![pending("s", "a")]).await.unwrap(),
+            [false]
+        );
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(store.commit(vec![pending("s", "a")]).await.unwrap(), [true]);
+    }
+
+    #[tokio::test]
+    async fn updates_from_two_openers_are_both_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = EmbeddedStore::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let b = EmbeddedStore::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let subscribe = |r: Option<Registered>| {
+            let mut r = r.unwrap_or_else(registration);
+            r.subscribe(
+                TriggerSpec::MessageReceived {
+                    sender_number: None,
+                },
+                "-".into(),
+            );
+            Ok(Some(r))
+        };
+        let version = a.version().await.unwrap();
+        let (x, y) = tokio::join!(a.update("1065", &subscribe), b.update("1065", &subscribe));
+        x.unwrap();
+        y.unwrap();
+        let kept = a.registrations().await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].subscriptions.len(), 2);
+        assert!(b.version().await.unwrap() > version);
+        a.update("1065", &|_| Ok(None)).await.unwrap();
+        assert!(b.registrations().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_holder_claims_at_a_time_until_its_claim_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let ttl = Duration::from_millis(300);
+        assert!(store.claim("s", "a", ttl).await.unwrap());
+        assert!(!store.claim("s", "b", ttl).await.unwrap());
+        assert!(store.claim("s", "a", ttl).await.unwrap(), "renewed");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(store.claim("s", "b", ttl).await.unwrap(), "taken over");
+    }
+}
