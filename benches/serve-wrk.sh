@@ -1,28 +1,81 @@
 #!/usr/bin/env bash
-# `serve` under an external load generator: the component's endpoint and the native
-# baseline (`serve --native-baseline`, the same hyper framing and the same work done by
-# the component crate compiled natively), one after the other in one run, with wrk at
-# 16 connections for 10 s each. Checks that every distinct message was written exactly
-# once. Prints one JSON object. COMPONENT_ARGS adds flags to the component's serve.
+# `serve` under an external load generator, one mode after the other in one run, with wrk
+# at 16 connections for 10 s each, unique signed one-message bodies:
 #
-#   bash benches/serve-wrk.sh            # needs wrk (apt-get install wrk), python3,
-#                                        # and a release build: cargo build --release -p host-harness
+#   native    `serve --native-baseline`: the same hyper framing and work, done by the
+#             component crate compiled natively, dedup in memory (no store)
+#   previous  0.2's serve (dedup in memory, no store), when HOST_HARNESS_PREVIOUS names
+#             its binary: "today's in-memory throughput" the stores are compared with
+#   embedded  the component, the embedded store (SQLite) in a fresh directory
+#   redis     the component, a redis-server started here (appendonly, appendfsync always)
+#
+# For each: req/s, p50/p99, and every distinct message written exactly once (events on
+# serve's standard output, counted after it drained). For Redis, the commands per webhook
+# (INFO commandstats). MODES picks modes (default "native previous embedded redis");
+# COMPONENT_ARGS adds flags to the component's serve. Prints one JSON object.
+#
+#   bash benches/serve-wrk.sh     # needs wrk and redis-server (apt-get install wrk
+#                                 # redis-server), python3, and a release build:
+#                                 # cargo build --release -p host-harness
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${HOST_HARNESS:-target/release/host-harness}
+previous=${HOST_HARNESS_PREVIOUS:-}
 messages=${MESSAGES:-20000}
 duration=${DURATION:-10s}
+modes=${MODES:-native previous embedded redis}
 secret=wrk-app-secret
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+redis_pid=""
+trap '[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null; rm -rf "$dir"' EXIT
 python3 benches/signed_bodies.py "$messages" "$secret" > "$dir/bodies"
 
+start_redis() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$dir/redis"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/redis" --save "" \
+    --appendonly yes --appendfsync always > /dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping > /dev/null 2>&1 && break
+    sleep 0.05
+  done
+  echo "$port"
+}
+
+commands() { # total commands, and EVALSHA+EVAL calls, Redis has run so far
+  redis-cli -p "$1" info commandstats | python3 -c '
+import re, sys
+total = evals = 0
+for line in sys.stdin:
+    m = re.match(r"cmdstat_(\w+):calls=(\d+)", line)
+    if m:
+        total += int(m.group(2))
+        if m.group(1) in ("evalsha", "eval"):
+            evals += int(m.group(2))
+print(total, evals)'
+}
+
 run() {
-  local mode=$1 extra=()
-  [ "$mode" = native ] && extra=(--native-baseline)
-  # COMPONENT_ARGS: more flags for the component's serve, e.g. --reuse-instances 1000.
-  [ "$mode" = component ] && read -r -a extra <<< "${COMPONENT_ARGS:-}"
-  "$bin" serve --listen 127.0.0.1:0 --app-secret "$secret" --no-access-log "${extra[@]}" \
+  local mode=$1 binary=$bin extra=() port=""
+  case "$mode" in
+    native) extra=(--native-baseline) ;;
+    previous) binary=$previous ;;
+    embedded) extra=(--store "$dir/state") ;;
+    redis)
+      port=$(start_redis)
+      extra=(--store "redis://127.0.0.1:$port/0")
+      ;;
+  esac
+  if [ "$mode" = embedded ] || [ "$mode" = redis ]; then
+    local more=()
+    read -r -a more <<< "${COMPONENT_ARGS:-}"
+    extra+=("${more[@]}")
+  fi
+  local before=(0 0)
+  [ -n "$port" ] && read -r -a before <<< "$(commands "$port")"
+  "$binary" serve --listen 127.0.0.1:0 --app-secret "$secret" --no-access-log "${extra[@]}" \
     > "$dir/$mode.events" 2> "$dir/$mode.log" &
   local pid=$!
   local address=""
@@ -35,9 +88,14 @@ run() {
     "$address/webhook" > "$dir/$mode.wrk"
   kill -INT "$pid"
   wait "$pid" || true
-  python3 - "$mode" "$dir/$mode.wrk" "$dir/$mode.events" "$messages" <<'PY'
+  local after=(0 0)
+  [ -n "$port" ] && read -r -a after <<< "$(commands "$port")"
+  if [ -n "$redis_pid" ]; then kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; fi
+  python3 - "$mode" "$dir/$mode.wrk" "$dir/$mode.events" "$messages" \
+    "$((after[0] - before[0]))" "$((after[1] - before[1]))" <<'PY'
 import json, re, sys
 mode, wrk, events, messages = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3], int(sys.argv[4])
+commands, evals = int(sys.argv[5]), int(sys.argv[6])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 requests = int(re.search(r"(\d+) requests in", wrk).group(1))
 def ms(text):
@@ -47,20 +105,34 @@ p99 = ms(re.search(r"99%\s+(\S+)", wrk).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", wrk).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
 ids = [json.loads(l)["entry"]["changes"]["messages"]["id"] for l in open(events) if l.strip()]
-print(json.dumps({"mode": mode, "requests": requests, "requests_per_second": rps,
-                  "latency_p50_ms": p50, "latency_p99_ms": p99,
-                  "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-                  "distinct_messages_sent": min(messages, requests),
-                  "events_written": len(ids), "events_written_twice": len(ids) - len(set(ids)),
-                  "events_lost": min(messages, requests) - len(set(ids))}))
+report = {"mode": mode, "requests": requests, "requests_per_second": rps,
+          "latency_p50_ms": p50, "latency_p99_ms": p99,
+          "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+          "distinct_messages_sent": min(messages, requests),
+          "events_written": len(ids), "events_written_twice": len(ids) - len(set(ids)),
+          "events_lost": min(messages, requests) - len(set(ids))}
+if mode == "redis":
+    report["redis_commands_per_webhook"] = round(commands / max(requests, 1), 3)
+    report["redis_scripts_per_webhook"] = round(evals / max(requests, 1), 3)
+print(json.dumps(report))
 PY
 }
 
-component=$(run component)
-native=$(run native)
-python3 - "$component" "$native" <<'PY'
+results=()
+for mode in $modes; do
+  if [ "$mode" = previous ] && [ -z "$previous" ]; then continue; fi
+  results+=("$(run "$mode")")
+done
+python3 - "${results[@]}" <<'PY'
 import json, sys
-c, n = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(json.dumps({"load": "wrk -t2 -c16, signed one-message bodies", "component": c, "native_baseline": n,
-                  "component_over_native_throughput": round(c["requests_per_second"] / n["requests_per_second"], 3)}, indent=2))
+runs = {r["mode"]: r for r in map(json.loads, sys.argv[1:])}
+rps = lambda m: runs[m]["requests_per_second"] if m in runs else None
+def ratio(a, b):
+    return round(rps(a) / rps(b), 3) if rps(a) and rps(b) else None
+print(json.dumps({"load": "wrk -t2 -c16, signed one-message bodies", "runs": runs, "ratios": {
+    "embedded_over_previous_in_memory": ratio("embedded", "previous"),
+    "redis_over_embedded": ratio("redis", "embedded"),
+    "embedded_over_native": ratio("embedded", "native"),
+    "previous_over_native": ratio("previous", "native"),
+}}, indent=2))
 PY

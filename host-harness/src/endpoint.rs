@@ -497,7 +497,7 @@ impl Endpoint {
         let lease = match &self.pool {
             Some(pool) => match pool.take().await {
                 Ok(lease) => Some(lease),
-                Err(e) => return Handled::Answer(Reply::error(503, json::host_error(&e))),
+                Err(e) => return Handled::Answer(stopped(&e)),
             },
             None => None,
         };
@@ -518,12 +518,7 @@ impl Endpoint {
         request: &WebhookRequest,
         secrets: &WebhookSecrets,
     ) -> (Handled, bool) {
-        let stopped = |e: &crate::runtime::CallError| {
-            (
-                Handled::Answer(Reply::error(503, json::host_error(e))),
-                false,
-            )
-        };
+        let stopped = |e: &crate::runtime::CallError| (Handled::Answer(stopped(e)), false);
         let events = match &route.trigger {
             Trigger::Messages(properties) => {
                 match connector.handle_webhook(request, properties, secrets).await {
@@ -568,6 +563,15 @@ impl Endpoint {
             ),
         }
     }
+}
+
+/// The component was stopped (deadline, memory) or trapped, or no instance could be
+/// made: 503, so that Meta redelivers; what happened goes to the log, not to the caller.
+fn stopped(error: &crate::runtime::CallError) -> Reply {
+    Reply::unavailable(format!(
+        "the component stopped: {}",
+        json::host_error(error)
+    ))
 }
 
 /// What one subscription made of a request.

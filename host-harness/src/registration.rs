@@ -200,10 +200,16 @@ pub fn read_file(path: &Path) -> anyhow::Result<Registered> {
     }
 }
 
+/// File systems whose files are the kernel's, not data: an events file there would
+/// fail at every write, or do something else entirely.
+const PSEUDO_FILE_SYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
+
 /// Checks a subscription's sink when it is made, and gives the form to store: `-`, or an
 /// absolute path (a relative one is resolved against the working directory of the
-/// command that made it) whose directory exists and which is a regular file if it exists.
-pub fn check_sink(sink: &str) -> anyhow::Result<String> {
+/// command that made it) whose directory exists, which is a regular file if it exists,
+/// and which is not under `/proc`, `/sys`, `/dev` or `protected` (the store's own
+/// directory).
+pub fn check_sink(sink: &str, protected: Option<&Path>) -> anyhow::Result<String> {
     if sink == DEFAULT_SINK {
         return Ok(sink.to_owned());
     }
@@ -211,6 +217,40 @@ pub fn check_sink(sink: &str) -> anyhow::Result<String> {
         anyhow::bail!("the events file is empty: give a path, or - for serve's standard output");
     }
     let path = std::path::absolute(sink).with_context(|| format!("cannot resolve {sink}"))?;
+    let real = |p: &Path| {
+        // The deepest existing ancestor, resolved: symbolic links cannot hide where it is.
+        let mut existing = p.to_path_buf();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (
+                existing.file_name().map(ToOwned::to_owned),
+                existing.parent(),
+            ) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = std::fs::canonicalize(&existing).unwrap_or(existing);
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    let resolved = real(&path);
+    for pseudo in PSEUDO_FILE_SYSTEMS {
+        if resolved.starts_with(pseudo) {
+            anyhow::bail!(
+                "{} is under {pseudo}: not a place for events",
+                path.display()
+            );
+        }
+    }
+    if let Some(store) = protected
+        && resolved.starts_with(real(&std::path::absolute(store)?))
+    {
+        anyhow::bail!("{} is inside the store's directory", path.display());
+    }
     match std::fs::metadata(&path) {
         Ok(meta) if !meta.is_file() => {
             anyhow::bail!("{} exists and is not a regular file", path.display())
@@ -309,22 +349,38 @@ mod tests {
     #[test]
     fn sinks_are_checked_and_stored_absolute() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(check_sink("-").unwrap(), "-");
-        assert!(check_sink("").is_err());
-        assert!(
-            check_sink(dir.path().to_str().unwrap()).is_err(),
-            "a directory"
-        );
+        let check = |sink: &str| check_sink(sink, Some(&dir.path().join("state")));
+        assert_eq!(check("-").unwrap(), "-");
+        assert!(check("").is_err());
+        assert!(check(dir.path().to_str().unwrap()).is_err(), "a directory");
         let missing = dir.path().join("no/such/dir/events.jsonl");
-        assert!(check_sink(missing.to_str().unwrap()).is_err());
+        assert!(check(missing.to_str().unwrap()).is_err());
         #[cfg(unix)]
-        assert!(check_sink("/dev/null").is_err(), "a device");
+        {
+            assert!(check("/dev/null").is_err(), "a device");
+            assert!(check("/proc/self/status").is_err(), "a kernel file");
+            assert!(check("/proc/self/new.jsonl").is_err());
+            assert!(check("/sys/kernel/events.jsonl").is_err());
+        }
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let inside = dir.path().join("state/state.sqlite3");
+        assert!(
+            check(inside.to_str().unwrap()).is_err(),
+            "the store's own files"
+        );
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(dir.path().join("state"), &link).unwrap();
+            let through = link.join("x.jsonl");
+            assert!(check(through.to_str().unwrap()).is_err(), "through a link");
+        }
         let file = dir.path().join("events.jsonl");
         assert_eq!(
-            check_sink(file.to_str().unwrap()).unwrap(),
+            check(file.to_str().unwrap()).unwrap(),
             file.to_str().unwrap()
         );
-        let relative = check_sink("events.jsonl").unwrap();
+        let relative = check("events.jsonl").unwrap();
         assert!(Path::new(&relative).is_absolute(), "{relative}");
     }
 

@@ -196,24 +196,31 @@ fn error(status: StatusCode, error: serde_json::Value) -> Response<Full<Bytes>> 
     text(status, &reply.content_type, reply.body)
 }
 
+fn too_large(max_body: usize) -> Response<Full<Bytes>> {
+    let reason = format!("the body is larger than {max_body} bytes");
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({"kind": "payload-too-large", "reason": reason}),
+    )
+}
+
 async fn handle<H: Handler>(
     shared: &Shared<H>,
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let logged = shared
-        .options
-        .access_log
-        .then(|| (request.method().clone(), request.uri().path().to_owned()));
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let (response, note) = respond(shared, request).await;
     let stats = shared.endpoint.stats();
     stats.requests.fetch_add(1, Ordering::Relaxed);
     if !response.status().is_success() {
         stats.refused.fetch_add(1, Ordering::Relaxed);
     }
-    // One line per request; the query (it holds the verify token) is never logged.
-    if let Some((method, path)) = logged {
+    // One line per request, and always one for a failure of ours (its detail is only
+    // here: the caller was told nothing); the query (it holds the verify token) is
+    // never logged.
+    if shared.options.access_log || response.status().is_server_error() {
         eprintln!(
             "serve: {peer} {method} {path} {} {note} {:.1}ms",
             response.status().as_u16(),
@@ -250,6 +257,19 @@ async fn respond<H: Handler>(
         return (response, "busy".into());
     };
     let (parts, body) = request.into_parts();
+    // A body announced larger than the cap is refused before a byte of it is read (and
+    // before hyper would answer `Expect: 100-continue`).
+    let announced = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > shared.options.max_body as u64) {
+        return (
+            too_large(shared.options.max_body),
+            "payload too large".into(),
+        );
+    }
     let read = Limited::new(body, shared.options.max_body).collect();
     let Ok(read) = tokio::time::timeout(shared.options.read_timeout, read).await else {
         let response = error(
@@ -261,12 +281,10 @@ async fn respond<H: Handler>(
     let body = match read {
         Ok(body) => body.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let reason = format!("the body is larger than {} bytes", shared.options.max_body);
-            let response = error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"kind": "payload-too-large", "reason": reason}),
+            return (
+                too_large(shared.options.max_body),
+                "payload too large".into(),
             );
-            return (response, "payload too large".into());
         }
         Err(_) => {
             let response = error(

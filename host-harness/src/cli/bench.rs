@@ -446,9 +446,6 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
     let ratio = reused_one / native_one;
     let compile_ms = median(compiles);
     let load_ms = median(loads);
-    let rps = load["requests_per_second"].as_f64().unwrap_or_default();
-    let p99_ms = load["latency_p99_us"].as_f64().unwrap_or_default() / 1e3;
-    let target = |value: f64, at_most: f64, unit: &str| json!({"value": value, "target": at_most, "unit": unit, "met": value <= at_most});
     Ok(json!({
         "machine": machine(),
         "plan": {"runs": plan.runs, "calls_per_run": plan.calls},
@@ -483,17 +480,20 @@ pub async fn run(wasm: &Path, plan: Plan) -> anyhow::Result<Value> {
             "linear_memory_after_one_message_pages": memory_after_one / 65536,
             "linear_memory_after_100_messages_pages": memory_after_hundred / 65536,
         },
-        "targets": {
-            "trigger_fresh_one_message_us": target(fresh_one, 10.0, "µs"),
-            "trigger_fresh_100_messages_us_per_message": target(fresh_hundred / 100.0, 2.0, "µs"),
-            "reused_over_native": target(ratio, 2.0, "×"),
-            "send_fresh_stub_us": target(send, 40.0, "µs"),
-            "precompiled_load_ms": target(load_ms, 2.0, "ms"),
-            "serve_p99_ms": target(p99_ms, 5.0, "ms"),
-            "serve_requests_per_second_min": {"value": rps, "target": 10_000, "unit": "req/s", "met": rps >= 10_000.0},
-            "wasm_bytes": target(wasm_bytes.len() as f64, 200_000.0, "bytes"),
-        },
+        "targets": targets(ratio, fresh_one / native_one, send_current_thread / fresh_one),
     }))
+}
+
+/// Today's targets (#15, kept by #21): ratios measured in one run, never absolute times,
+/// which move 4× between machines of one kind. `bench --counts` checks the same ratios
+/// in instructions. There is no fixed size target: every feature reports its size cost.
+pub fn targets(reused_over_native: f64, fresh_over_native: f64, send_over_fresh: f64) -> Value {
+    let at_most = |value: f64, limit: f64| json!({"value": value, "target": limit, "unit": "×", "met": value <= limit});
+    json!({
+        "trigger_reused_over_native": at_most(reused_over_native, 2.0),
+        "trigger_fresh_over_native": at_most(fresh_over_native, 4.0),
+        "send_fresh_over_trigger_fresh": at_most(send_over_fresh, 2.0),
+    })
 }
 
 /// The report as a table.

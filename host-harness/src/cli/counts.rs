@@ -236,6 +236,11 @@ pub fn counts(component: &Path) -> anyhow::Result<Value> {
     Ok(json!({
         "instructions_per_call": per_call,
         "calls_per_run": CALLS,
+        "targets": super::bench::targets(
+            ratio(get("trigger_reused"), get("trigger_native")),
+            ratio(get("trigger_fresh"), get("trigger_native")),
+            ratio(get("send_fresh"), get("trigger_fresh")),
+        ),
         "ratios": {
             "reused_over_native": ratio(get("trigger_reused"), get("trigger_native")),
             "fresh_over_native": ratio(get("trigger_fresh"), get("trigger_native")),

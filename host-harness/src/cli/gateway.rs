@@ -19,6 +19,11 @@ use super::{Failure, answered, baseline, graph_setup, print_json, subscription_t
 use crate::{DisableArgs, EnableArgs, ImportArgs, RegistrationsArgs, ServeArgs, StoreArgs};
 
 impl StoreArgs {
+    /// The embedded store's directory (`None` for Redis).
+    fn directory(&self) -> Option<&std::path::Path> {
+        (!self.store.contains("://")).then(|| std::path::Path::new(&self.store))
+    }
+
     /// Opens the store `--store` names.
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         let ttl = Duration::from_secs(self.dedup_ttl_secs.max(1));
@@ -38,7 +43,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> Failure {
 pub async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
     let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
     let trigger = subscription_trigger(&args)?;
-    let sink = check_sink(&args.events).map_err(|e| invalid("events", format!("{e:#}")))?;
+    let sink = check_sink(&args.events, args.store.directory())
+        .map_err(|e| invalid("events", format!("{e:#}")))?;
     let properties = Properties {
         sender_number: args.sender_number.clone(),
     };
@@ -246,7 +252,7 @@ pub async fn registrations(args: &RegistrationsArgs) -> Result<(), Failure> {
 pub async fn import(args: &ImportArgs) -> Result<(), Failure> {
     let mut registered = registration::read_file(&args.file)?;
     for subscription in &mut registered.subscriptions {
-        subscription.sink = check_sink(&subscription.sink)
+        subscription.sink = check_sink(&subscription.sink, args.store.directory())
             .with_context(|| format!("subscription {}'s events file", subscription.id))?;
     }
     let store = args.store.open().await?;

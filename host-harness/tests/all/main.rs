@@ -9,6 +9,7 @@
 //! - `subscriptions`: many workflows on one phone number: enable, route, disable, restart;
 //! - `durable_store`: the gateway's store under faults: restarts, `kill -9`, two
 //!   instances, Redis stopped, a full disk, many numbers, the 0.2 import;
+//! - `hardening`: the third round's defects (#22), each reproduced;
 //! - `redis_server`: a real `redis-server` per test, on a free loopback port.
 //!
 //! Below: what they share, the binary, distinctive secrets and a running `serve`.
@@ -16,6 +17,7 @@
 mod cli;
 mod durable_store;
 mod end_to_end_lifecycle;
+mod hardening;
 mod large_webhooks;
 mod redis_server;
 mod sandbox;
