@@ -349,17 +349,90 @@ pub struct DownloadArgs {
     /// The media ID, e.g. a message's image.id from the trigger.
     #[arg(long)]
     media_id: String,
-    /// Where to write the file. It is written to a temporary file next to it (mode 0600)
-    /// and renamed only once its SHA-256 and size matched; on any error nothing is left.
+    /// Where to write the file: a new path, or an existing regular file with
+    /// --overwrite (never a directory, device, FIFO or symbolic link). It is written to a
+    /// temporary file next to it (mode 0600) and renamed only once its SHA-256 and size
+    /// matched; on any error, or SIGINT/SIGTERM, nothing is left.
     #[arg(long, value_name = "PATH")]
     out: PathBuf,
+    /// Replace --out when it is an existing regular file.
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     graph: GraphArgs,
+}
+
+/// A refusal of a local path before any request: `invalid-input`, exit 1.
+fn refused_path(field: &str, path: &std::path::Path, reason: &str) -> Failure {
+    Failure::Connector(json!({
+        "kind": "invalid-input",
+        "field": field,
+        "reason": format!("{}: {reason}", path.display()),
+    }))
+}
+
+/// Checks `--out` before anything is fetched: a new path in an existing directory, or a
+/// regular file that may be replaced.
+fn check_out(out: &std::path::Path, overwrite: bool) -> Result<(), Failure> {
+    match std::fs::symlink_metadata(out) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refused_path(
+            "out",
+            out,
+            "is a symbolic link; give the path it points to",
+        )),
+        Ok(meta) if !meta.is_file() => Err(refused_path(
+            "out",
+            out,
+            "exists and is not a regular file (a directory, device or FIFO is never replaced)",
+        )),
+        Ok(_) if !overwrite => Err(refused_path(
+            "out",
+            out,
+            "exists; pass --overwrite to replace it",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = match out.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => std::path::Path::new("."),
+            };
+            if parent.is_dir() {
+                Ok(())
+            } else {
+                Err(refused_path("out", out, "its directory does not exist"))
+            }
+        }
+        Err(e) => Err(refused_path("out", out, &e.to_string())),
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The file's bytes never sit whole in memory: the component copies them chunk by chunk
 /// from the response to a temporary file, which becomes `--out` only on success.
 pub async fn download_media(connector: &Connector, args: DownloadArgs) -> Result<(), Failure> {
+    check_out(&args.out, args.overwrite)?;
     let (connector, connection) = graph_setup(connector, &args.graph)?;
     let directory = match args.out.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
@@ -378,17 +451,29 @@ pub async fn download_media(connector: &Connector, args: DownloadArgs) -> Result
     let input = DownloadInput {
         media_id: args.media_id,
     };
-    // On an error, `temporary` is dropped here, and with it the partial file.
-    let output = answered_by(
-        connector.download_media(&connection, &input, file).await,
-        json::transfer_error,
-    )?;
+    // On an error or a stop signal, `temporary` is dropped here, and with it the partial
+    // file.
+    let download = tokio::select! {
+        download = connector.download_media(&connection, &input, file) => download,
+        () = stop_signal() => {
+            drop(temporary);
+            return Err(anyhow::anyhow!("stopped by a signal: nothing was kept").into());
+        }
+    };
+    let output = answered_by(download, json::transfer_error)?;
     temporary
         .as_file()
         .sync_all()
         .map_err(anyhow::Error::from)?;
-    temporary
-        .persist(&args.out)
+    // Checked again: it may have appeared since (and without --overwrite it is never
+    // replaced, even then).
+    check_out(&args.out, args.overwrite)?;
+    let persisted = if args.overwrite {
+        temporary.persist(&args.out)
+    } else {
+        temporary.persist_noclobber(&args.out)
+    };
+    persisted
         .map_err(|e| anyhow::Error::from(e.error))
         .with_context(|| format!("cannot rename the download to {}", args.out.display()))?;
     let mut printed = json::download_output(&output);
@@ -414,10 +499,15 @@ pub struct UploadArgs {
 
 pub async fn upload_media(connector: &Connector, args: UploadArgs) -> Result<(), Failure> {
     let (connector, connection) = graph_setup(connector, &args.graph)?;
+    // A file that cannot be uploaded is the input's fault, whatever the reason: exit 1.
     let file = tokio::fs::File::open(&args.file)
         .await
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let file_size = file.metadata().await.map_err(anyhow::Error::from)?.len();
+        .map_err(|e| refused_path("file", &args.file, &e.to_string()))?;
+    let meta = file.metadata().await.map_err(anyhow::Error::from)?;
+    if !meta.is_file() {
+        return Err(refused_path("file", &args.file, "is not a regular file"));
+    }
+    let file_size = meta.len();
     let mime_type = args.mime.unwrap_or_else(|| {
         mime_guess::from_path(&args.file)
             .first_or_octet_stream()

@@ -290,3 +290,165 @@ async fn an_enable_killed_while_meta_is_asked_is_finished_by_the_next() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// #22.7: `download-media --out` never replaces a directory, device, FIFO or symbolic
+/// link, replaces a regular file only with --overwrite, and checks all that before it
+/// fetches anything; #22.17: an upload's unusable file is exit 1, whatever the reason.
+#[tokio::test]
+async fn download_never_replaces_what_it_should_not_and_checks_first() {
+    let dir = scratch_dir("download-out");
+    let graph = GraphServer::start(|request| {
+        if request.path_and_query.starts_with("/v26.0/555") {
+            StubResponse::json(
+                200,
+                &json!({
+                    "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=555",
+                    "mime_type": "text/plain",
+                    "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                    "file_size": 3,
+                    "id": "555",
+                }),
+            )
+        } else {
+            StubResponse {
+                status: 200,
+                headers: vec![],
+                body: b"abc".to_vec(),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let download = |out: &std::path::Path, extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "download-media",
+            "--media-id",
+            "555",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            "1",
+            "--graph-url",
+            &graph.base_url(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_async(args)
+    };
+    let existing = dir.join("existing.txt");
+    std::fs::write(&existing, "keep me").unwrap();
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let link = dir.join("link");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&existing, &link).unwrap();
+    for (out, why) in [
+        (existing.clone(), "an existing file without --overwrite"),
+        (fifo.clone(), "a FIFO"),
+        (link.clone(), "a symbolic link"),
+        (dir.clone(), "a directory"),
+        (dir.join("no/such/dir/x"), "a missing directory"),
+    ] {
+        let output = download(&out, &[]).await;
+        assert_eq!(output.status.code(), Some(1), "{why}: {output:?}");
+        assert_eq!(stderr_error(&output)["field"], "out", "{why}");
+    }
+    assert!(
+        graph.requests().is_empty(),
+        "nothing was fetched for a refused --out"
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    // --overwrite replaces a regular file, and only that.
+    let output = download(&existing, &["--overwrite"]).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "abc");
+    let output = download(&fifo, &["--overwrite"]).await;
+    assert_eq!(output.status.code(), Some(1));
+
+    // An upload's file: missing or a directory, the same exit code and kind.
+    for file in [dir.join("missing.jpg"), dir.clone()] {
+        let output = run_async(vec![
+            "upload-media".into(),
+            "--file".into(),
+            file.to_str().unwrap().into(),
+        ])
+        .await;
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert_eq!(stderr_error(&output)["field"], "file");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// #22.7: a download stopped by SIGTERM (or SIGINT) leaves no partial file behind.
+#[tokio::test]
+async fn a_download_stopped_by_a_signal_leaves_nothing() {
+    let dir = scratch_dir("download-signal");
+    let graph = GraphServer::start_async(|request| async move {
+        if request.path_and_query.starts_with("/v26.0/555") {
+            StubResponse::json(
+                200,
+                &json!({
+                    "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=555",
+                    "mime_type": "text/plain",
+                    "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                    "file_size": 3,
+                    "id": "555",
+                }),
+            )
+        } else {
+            // The media host never answers.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StubResponse::json(500, &json!({}))
+        }
+    })
+    .await
+    .unwrap();
+    let out = dir.join("photo.jpg");
+    let child = Command::new(BIN)
+        .args(["download-media", "--media-id", "555", "--token", TOKEN])
+        .args(["--phone-number-id", "1", "--graph-url", &graph.base_url()])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while graph.requests().len() < 2 {
+        assert!(Instant::now() < deadline, "the download never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let names = || -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        names().iter().any(|n| n.starts_with(".download-")),
+        "{:?}",
+        names()
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(names().is_empty(), "left behind: {:?}", names());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,7 @@
 // call), and a fresh worker takes its place.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -225,9 +225,11 @@ export class Connector {
    */
   async downloadMedia(connection, input, path) {
     const temporary = resolve(join(dirname(path), `.download-${randomUUID()}`));
+    // Created private before a byte lands in it: a crash mid-download leaves a customer's
+    // partial file readable by its owner only.
+    await (await open(temporary, 'wx', 0o600)).close();
     try {
       const output = await this.#call('downloadMedia', connection, input, temporary);
-      await chmod(temporary, 0o600);
       await rename(temporary, path);
       return output;
     } catch (e) {

@@ -157,7 +157,8 @@ export async function instantiateConnector({
     enable: (c, registration) => component.messageReceived.enable(c, registration),
     disable: (c, registration) => component.messageReceived.disable(c, registration),
     downloadMedia: (c, input, path) =>
-      withFile(path, { create: true, exclusive: true, write: true }, (file) => {
+      // The caller made the file (mode 0600, empty): it is opened, never created here.
+      withFile(path, { write: true }, (file) => {
         const stream = file.writeViaStream(0n);
         try {
           const output = component.downloadMedia.download(c, input, stream);

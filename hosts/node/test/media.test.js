@@ -101,3 +101,29 @@ test('an upload streams the file as multipart, and a wrong type sends nothing', 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a download in progress is private from its first byte (#22.8)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wa-node-media-'));
+  const bytes = Buffer.from('abc');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  let seen;
+  const slow = await graphServer((request) => {
+    if (request.url === '/v26.0/77') {
+      return { body: { url: `https://lookaside.fbsbx.com${MEDIA_PATH}`, mime_type: 'text/plain', sha256, file_size: 3, id: '77' } };
+    }
+    // While the media host takes its time, the temporary file is already there: 0600.
+    const temporary = readdirSync(dir).find((name) => name.startsWith('.download-'));
+    seen = temporary && statSync(join(dir, temporary)).mode & 0o777;
+    return { body: bytes, delayMs: 200 };
+  });
+  const connector = await loadConnector({ graphUrl: slow.url });
+  try {
+    await connector.downloadMedia(connection, { mediaId: '77' }, join(dir, 'note.txt'));
+    assert.equal(seen, 0o600);
+    assert.deepEqual(readdirSync(dir), ['note.txt']);
+  } finally {
+    await connector.close();
+    await slow.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
