@@ -121,6 +121,10 @@ pub fn prepare(
     boundary: &str,
 ) -> Result<Upload, Error> {
     credentials.validate()?;
+    // It is written into the file part's headers: a line break there would inject one.
+    if input.mime_type.chars().any(char::is_control) {
+        return Err(Error::invalid("mime-type", "contains control characters"));
+    }
     let Some(kind) = kind_of(input.mime_type) else {
         return Err(Error::invalid(
             "mime-type",
@@ -285,7 +289,14 @@ mod tests {
 
     #[test]
     fn wrong_types_names_and_sizes_are_refused() {
-        for mime in ["image/gif", "application/zip", "", "image/jpeg2"] {
+        for mime in [
+            "image/gif",
+            "application/zip",
+            "",
+            "image/jpeg2",
+            "image/jpeg; x=1\r\nX-Injected: yes",
+            "image/jpeg\n",
+        ] {
             assert_eq!(
                 refused_field(prepare(CREDS, input(mime, 1), b"", "b")),
                 "mime-type"

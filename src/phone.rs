@@ -33,8 +33,20 @@ pub fn normalize_recipient(raw: &str) -> Result<String, String> {
             ));
         }
     }
-    check_digit_count(out.len() - 1)?;
+    check_digits(&out[1..])?;
     Ok(out)
+}
+
+/// A number's digits: a count E.164 allows, and a country code first, which never
+/// starts with 0 (a leading `00` is a dialling prefix, not part of the number).
+fn check_digits(digits: &str) -> Result<(), String> {
+    if digits.starts_with('0') {
+        return Err(
+            "starts with 0 after the \"+\": a country code never does (leave out a dialling prefix such as 00)"
+                .into(),
+        );
+    }
+    check_digit_count(digits.len())
 }
 
 fn check_digit_count(digits: usize) -> Result<(), String> {
@@ -69,7 +81,7 @@ pub fn sender_filter(raw: Option<&str>) -> Result<Option<String>, String> {
             ));
         }
     }
-    check_digit_count(digits.len())?;
+    check_digits(&digits)?;
     Ok(Some(digits))
 }
 
@@ -133,5 +145,14 @@ mod tests {
         assert_eq!(sender_filter(Some("  ")).unwrap(), None);
         assert_eq!(sender_filter(None).unwrap(), None);
         assert!(sender_filter(Some("alice")).is_err());
+        assert!(sender_filter(Some("+0015551234567")).is_err());
+    }
+
+    #[test]
+    fn a_country_code_never_starts_with_0() {
+        let reason = normalize_recipient("+0015551234567").unwrap_err();
+        assert!(reason.contains("country code"), "{reason}");
+        assert!(normalize_recipient("+015551234567").is_err());
+        assert!(normalize_recipient("+15551234567").is_ok());
     }
 }

@@ -30,13 +30,40 @@ struct Reaction<'a> {
 }
 
 /// Whether `emoji` is one emoji (or empty): no letters, digits or spaces, at most
-/// [`MAX_EMOJI_SCALARS`] scalar values. A keycap (`1️⃣`) is a digit with its combining mark.
+/// [`MAX_EMOJI_SCALARS`] scalar values, and one *base* character: what modifies a base
+/// (a variation selector, a skin tone, a keycap's mark, a tag) or is joined to it by a
+/// zero-width joiner belongs to it, and a flag's two regional indicators are one. So
+/// `👨‍👩‍👧‍👦`, `🇧🇷`, `1️⃣` and `👍🏽` are one emoji each, and `😀😀` is two. A keycap (`1️⃣`)
+/// is a digit with its combining mark.
 fn is_one_emoji(emoji: &str) -> bool {
     let scalars = emoji.chars().count();
     let keycap = emoji.contains('\u{20E3}');
     scalars <= MAX_EMOJI_SCALARS
         && !emoji.chars().any(|c| c.is_whitespace() || c.is_control())
         && (keycap || !emoji.chars().any(|c| c.is_ascii()))
+        && (emoji.is_empty() || bases(emoji) == 1)
+}
+
+/// How many base characters `emoji` has (see [`is_one_emoji`]).
+fn bases(emoji: &str) -> usize {
+    let modifies = |c: char| matches!(c, '\u{FE0E}' | '\u{FE0F}' | '\u{20E3}' | '\u{1F3FB}'..='\u{1F3FF}' | '\u{E0020}'..='\u{E007F}');
+    let regional = |c: char| matches!(c, '\u{1F1E6}'..='\u{1F1FF}');
+    let (mut count, mut joined, mut open_flag) = (0, false, false);
+    for c in emoji.chars() {
+        if c == '\u{200D}' {
+            joined = true;
+        } else if modifies(c) {
+        } else if regional(c) && open_flag {
+            open_flag = false;
+        } else {
+            if !joined {
+                count += 1;
+            }
+            joined = false;
+            open_flag = regional(c);
+        }
+    }
+    count
 }
 
 /// Validates every input and builds the request. Nothing is sent when any is invalid.
@@ -75,7 +102,16 @@ mod tests {
         {
             assert!(is_one_emoji(ok), "{ok}");
         }
-        for bad in ["ok", "👍 ", "a👍", "👍👍👍👍👍👍👍👍👍👍👍"] {
+        for bad in [
+            "ok",
+            "👍 ",
+            "a👍",
+            "👍👍👍👍👍👍👍👍👍👍👍",
+            "😀😀😀😀😀",
+            "👍👍",
+            "🇧🇷🇧🇷",
+            "❤️👍",
+        ] {
             assert!(!is_one_emoji(bad), "{bad}");
         }
     }

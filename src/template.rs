@@ -17,6 +17,9 @@ pub const MAX_NAME_CHARS: usize = 512;
 pub const MAX_PARAMETER_CHARS: usize = 32_768;
 /// Most characters of a quick-reply payload or a URL-button suffix.
 pub const MAX_BUTTON_PARAMETER_CHARS: usize = 2_000;
+/// A text header's parameter: Meta's template header holds at most 60 characters
+/// ("Message templates", components: header, text).
+pub const MAX_HEADER_TEXT_CHARS: usize = 60;
 /// Most characters of a media link.
 pub const MAX_LINK_CHARS: usize = 2_000;
 /// Template buttons are numbered 0 to 9.
@@ -219,6 +222,7 @@ pub fn prepare(
         let mut value = match header {
             Header::Text(text) => {
                 check_text_parameter("header", text)?;
+                outgoing::chars("header", text, 1, MAX_HEADER_TEXT_CHARS)?;
                 Value {
                     text: Some(text),
                     ..Value::of("text")
@@ -505,5 +509,20 @@ mod tests {
             }),
             "header"
         );
+    }
+
+    #[test]
+    fn a_text_header_holds_at_most_60_characters() {
+        let edge = "é".repeat(MAX_HEADER_TEXT_CHARS);
+        let past = "é".repeat(MAX_HEADER_TEXT_CHARS + 1);
+        let with = |text| TemplateInput {
+            header: Some(Header::Text(text)),
+            ..input()
+        };
+        assert!(prepare(CREDS, &with(&edge)).is_ok());
+        match prepare(CREDS, &with(&past)) {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "header"),
+            other => panic!("{other:?}"),
+        }
     }
 }

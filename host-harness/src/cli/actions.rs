@@ -14,11 +14,13 @@ use serde_json::json;
 use super::{Failure, answered, answered_by, graph_setup, print_json};
 use crate::GraphArgs;
 
-/// `KEY=VALUE`, split at the first `=`.
+/// `KEY=VALUE`, split at the first `=`; the key may not be empty.
 fn pair(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))
+    match raw.split_once('=') {
+        Some(("", _)) => Err(format!("expected KEY=VALUE, got {raw:?}: the KEY is empty")),
+        Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+        None => Err(format!("expected KEY=VALUE, got {raw:?}")),
+    }
 }
 
 /// `INDEX=VALUE` for a template button.
@@ -210,8 +212,8 @@ pub struct InteractiveArgs {
     /// A call-to-action URL button's label; with --cta-url.
     #[arg(long, value_name = "TEXT", group = "form", requires = "cta_url")]
     cta_text: Option<String>,
-    /// A call-to-action URL button's https URL.
-    #[arg(long, value_name = "URL")]
+    /// A call-to-action URL button's https URL; with --cta-text.
+    #[arg(long, value_name = "URL", requires = "cta_text")]
     cta_url: Option<String>,
     /// The ID of the message to reply to.
     #[arg(long, value_name = "MESSAGE_ID")]

@@ -452,3 +452,118 @@ async fn a_download_stopped_by_a_signal_leaves_nothing() {
     assert!(names().is_empty(), "left behind: {:?}", names());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// #22.11, #22.16, #22.17: inputs refused before any request, each with the property it
+/// is about (or, for a malformed flag, as bad usage naming the flag).
+#[test]
+fn smaller_inputs_are_refused_with_what_is_wrong() {
+    let stub = ["--token", TOKEN, "--phone-number-id", "1"];
+    let with = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(stub);
+        run(&all)
+    };
+    let refused = |output: &std::process::Output, field: &str| {
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert_eq!(stderr_error(output)["field"], field, "{output:?}");
+    };
+    let to = "+15550101234";
+    refused(
+        &with(&[
+            "send-reaction",
+            "--to",
+            to,
+            "--message-id",
+            "wamid.A",
+            "--emoji",
+            "😀😀😀😀😀",
+        ]),
+        "emoji",
+    );
+    let one = with(&[
+        "send-reaction",
+        "--to",
+        to,
+        "--message-id",
+        "wamid.A",
+        "--emoji",
+        "👨‍👩‍👧‍👦",
+    ]);
+    assert!(one.status.success(), "{one:?}");
+    refused(
+        &with(&["send", "--to", "+0015551234567", "--message", "hi"]),
+        "send-message-to",
+    );
+    let header = "h".repeat(61);
+    refused(
+        &with(&[
+            "send-template",
+            "--to",
+            to,
+            "--name",
+            "n",
+            "--language",
+            "en_US",
+            "--header-text",
+            &header,
+        ]),
+        "header",
+    );
+    let header = "h".repeat(60);
+    let fits = with(&[
+        "send-template",
+        "--to",
+        to,
+        "--name",
+        "n",
+        "--language",
+        "en_US",
+        "--header-text",
+        &header,
+    ]);
+    assert!(fits.status.success(), "{fits:?}");
+    let usage = with(&[
+        "send-template",
+        "--to",
+        to,
+        "--name",
+        "n",
+        "--language",
+        "en_US",
+        "--named-param",
+        "=x",
+    ]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&usage.stderr).contains("KEY is empty"),
+        "{usage:?}"
+    );
+    let usage = with(&[
+        "send-interactive",
+        "--to",
+        to,
+        "--body",
+        "b",
+        "--cta-url",
+        "https://example.com",
+    ]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&usage.stderr).contains("--cta-text"),
+        "{usage:?}"
+    );
+    let dir = scratch_dir("mime");
+    let file = dir.join("a.jpg");
+    std::fs::write(&file, [0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+    refused(
+        &with(&[
+            "upload-media",
+            "--file",
+            file.to_str().unwrap(),
+            "--mime",
+            "image/jpeg; x=1\r\nX-Injected: yes",
+        ]),
+        "mime-type",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
