@@ -56,6 +56,13 @@ struct LimitArgs {
     /// Response timeout (head, and between body chunks) of outbound requests, in milliseconds.
     #[arg(long, global = true, value_name = "MS", default_value_t = millis(OutboundLimits::default().response_timeout))]
     response_timeout_ms: u64,
+    /// Whole outbound request (sending it, and its answer to the last byte), in
+    /// milliseconds.
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(OutboundLimits::default().request_timeout))]
+    request_timeout_ms: u64,
+    /// The same for a request to Meta's media host (a file of up to 100 MB).
+    #[arg(long, global = true, value_name = "MS", default_value_t = millis(OutboundLimits::default().media_timeout))]
+    media_timeout_ms: u64,
     /// Response body bytes the component may read per outbound request.
     #[arg(long, global = true, value_name = "BYTES", default_value_t = OutboundLimits::default().max_response_bytes)]
     max_response_bytes: u64,
@@ -106,6 +113,8 @@ impl LimitArgs {
             outbound: OutboundLimits {
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
                 response_timeout: Duration::from_millis(self.response_timeout_ms),
+                request_timeout: Duration::from_millis(self.request_timeout_ms),
+                media_timeout: Duration::from_millis(self.media_timeout_ms),
                 max_response_bytes: self.max_response_bytes,
                 max_media_bytes: self.max_media_bytes,
             },

@@ -25,6 +25,11 @@ pub struct OutboundLimits {
     pub connect_timeout: Duration,
     /// Waiting for the response head, and between two chunks of its body.
     pub response_timeout: Duration,
+    /// The whole request, from sending it to the last byte of the answer: a server that
+    /// drips a byte just inside `response_timeout` cannot keep a call alive for ever.
+    pub request_timeout: Duration,
+    /// The same for Meta's media host, whose answers are files of up to 100 MB.
+    pub media_timeout: Duration,
     /// Bytes of response body the guest may read; past them its read fails.
     pub max_response_bytes: u64,
     /// The same for Meta's media host, whose answers are files (Meta's largest, a
@@ -37,6 +42,9 @@ impl Default for OutboundLimits {
         Self {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            // 100 MB at 2 Mbit/s, with room to spare.
+            media_timeout: Duration::from_secs(600),
             max_response_bytes: 2 << 20,
             max_media_bytes: 128 << 20,
         }
@@ -262,6 +270,8 @@ fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
 struct Capped {
     inner: WasiBody,
     remaining: u64,
+    /// When the whole request must be over.
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Body for Capped {
@@ -272,6 +282,9 @@ impl Body for Capped {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout)));
+        }
         let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(data)) = &frame
             && let Some(data) = data.data_ref()
@@ -331,11 +344,12 @@ impl WasiHttpHooks for OutboundHooks {
             use wasmtime_wasi_http::Error;
             let (parts, body) = request.into_parts();
             let allowed = Outbound::allows(&parts.uri);
-            let cap = if is_media_host(&parts.uri) {
-                limits.max_media_bytes
+            let (cap, total) = if is_media_host(&parts.uri) {
+                (limits.max_media_bytes, limits.media_timeout)
             } else {
-                limits.max_response_bytes
+                (limits.max_response_bytes, limits.request_timeout)
             };
+            let deadline = tokio::time::Instant::now() + total;
             // A large body (an upload) is streamed to the server, not held: the journal
             // then keeps its head only.
             let (body, kept) = if declared_length(&parts.headers) > JOURNAL_BODY_BYTES {
@@ -391,8 +405,12 @@ impl WasiHttpHooks for OutboundHooks {
                             limits.response_timeout,
                         ),
                     };
-                    let (response, io) =
-                        wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                    let (response, io) = tokio::time::timeout_at(
+                        deadline,
+                        wasmtime_wasi_http::default_send_request(request, Some(options)),
+                    )
+                    .await
+                    .map_err(|_| Error::HttpResponseTimeout)??;
                     (response.map(BodyExt::boxed_unsync), Box::new(io) as BoxedIo)
                 }
             };
@@ -400,6 +418,7 @@ impl WasiHttpHooks for OutboundHooks {
                 Capped {
                     inner,
                     remaining: cap,
+                    deadline: Box::pin(tokio::time::sleep_until(deadline)),
                 }
                 .boxed_unsync()
             });

@@ -567,3 +567,58 @@ fn smaller_inputs_are_refused_with_what_is_wrong() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// #22.12: a Graph API that drips its answer a byte at a time, each just inside the
+/// response timeout, cannot keep a call alive past --request-timeout-ms.
+#[test]
+fn a_dripping_answer_cannot_outlive_the_request_timeout() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = [0u8; 8192];
+                let _ = stream.read(&mut head);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+                );
+                for _ in 0..1000 {
+                    if stream.write_all(b" ").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    let started = Instant::now();
+    let graph = format!("http://127.0.0.1:{port}");
+    let output = run(&[
+        "send",
+        "--to",
+        "+15550101234",
+        "--message",
+        "hi",
+        "--token",
+        TOKEN,
+        "--phone-number-id",
+        "1",
+        "--graph-url",
+        &graph,
+        "--response-timeout-ms",
+        "1000",
+        "--request-timeout-ms",
+        "1500",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stderr_error(&output)["kind"], "transport");
+    assert_no_secret(&output);
+    // Dripping the whole answer would take 200 s; the limit stops it at 1.5 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

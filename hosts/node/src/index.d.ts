@@ -38,6 +38,8 @@ export interface Options {
   graphUrl?: string;
   /** Wall-clock limit of one call, waiting on HTTP included; default 32 000. */
   timeoutMs?: number;
+  /** The same for Download Media and Upload Media; default 600 000 (a 100 MB file). */
+  mediaTimeoutMs?: number;
   /** Response body bytes the component may read per outbound request; default 2 MiB. */
   maxResponseBytes?: number;
   /** The same for a file from Meta's media host; default 128 MiB. */
@@ -51,7 +53,7 @@ export interface Options {
 }
 
 export declare const DEFAULTS: Readonly<
-  Required<Pick<Options, 'timeoutMs' | 'maxResponseBytes' | 'maxMediaBytes' | 'workers'>>
+  Required<Pick<Options, 'timeoutMs' | 'mediaTimeoutMs' | 'maxResponseBytes' | 'maxMediaBytes' | 'workers'>>
 >;
 
 /**

@@ -21,6 +21,9 @@ export const DEFAULTS = Object.freeze({
   /** The harness's running-time deadline (2 s) plus its response timeout (30 s): a
    * Node worker cannot tell running from waiting. */
   timeoutMs: 32_000,
+  /** The same for Download Media and Upload Media: the harness's media timeout (10
+   * minutes, a 100 MB file at 2 Mbit/s with room to spare). */
+  mediaTimeoutMs: 600_000,
   /** Response body bytes the component may read per outbound request. */
   maxResponseBytes: 2 << 20,
   /** The same for a file from Meta's media host (Download Media). */
@@ -156,16 +159,19 @@ export class Connector {
   #queue = [];
   #next = 1;
   #timeoutMs;
+  #mediaTimeoutMs;
 
-  constructor(slots, timeoutMs) {
+  constructor(slots, timeoutMs, mediaTimeoutMs) {
     this.#slots = slots;
     this.#timeoutMs = timeoutMs;
+    this.#mediaTimeoutMs = mediaTimeoutMs;
   }
 
   /** Runs `method` on the first idle worker; calls wait their turn in order. */
   #call(method, ...args) {
+    const timeoutMs = method === 'downloadMedia' || method === 'uploadMedia' ? this.#mediaTimeoutMs : this.#timeoutMs;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ method, args, resolve, reject });
+      this.#queue.push({ method, args, timeoutMs, resolve, reject });
       this.#dispatch();
     });
   }
@@ -174,10 +180,10 @@ export class Connector {
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot.busy) continue;
-      const { method, args, resolve, reject } = this.#queue.shift();
+      const { method, args, timeoutMs, resolve, reject } = this.#queue.shift();
       slot.busy = true;
       slot
-        .call(this.#next++, method, args, this.#timeoutMs)
+        .call(this.#next++, method, args, timeoutMs)
         .then(resolve, reject)
         .finally(() => {
           slot.busy = false;
@@ -281,7 +287,7 @@ export class Connector {
  * component, started now.
  */
 export async function loadConnector(options = {}) {
-  const { timeoutMs, maxResponseBytes, maxMediaBytes, workers, graphUrl } = { ...DEFAULTS, ...options };
+  const { timeoutMs, mediaTimeoutMs, maxResponseBytes, maxMediaBytes, workers, graphUrl } = { ...DEFAULTS, ...options };
   if (graphUrl !== undefined) {
     const url = new URL(graphUrl);
     if (!['http:', 'https:'].includes(url.protocol) || url.pathname !== '/') {
@@ -305,5 +311,5 @@ export async function loadConnector(options = {}) {
   };
   const slots = Array.from({ length: Math.max(1, workers) }, () => new Slot(workerOptions));
   await Promise.all(slots.map((slot) => slot.start()));
-  return new Connector(slots, timeoutMs);
+  return new Connector(slots, timeoutMs, mediaTimeoutMs);
 }

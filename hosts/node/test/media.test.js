@@ -127,3 +127,29 @@ test('a download in progress is private from its first byte (#22.8)', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('media transfers have their own time limit, longer than a call (#22.12)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wa-node-media-'));
+  const bytes = Buffer.from('abc');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const slow = await graphServer((request) => {
+    if (request.url === '/v26.0/77') {
+      return { body: { url: `https://lookaside.fbsbx.com${MEDIA_PATH}`, mime_type: 'text/plain', sha256, file_size: 3, id: '77' } };
+    }
+    return { body: bytes, delayMs: 700 };
+  });
+  // A call may take 300 ms; a download longer, by default.
+  const patient = await loadConnector({ graphUrl: slow.url, timeoutMs: 300 });
+  const strict = await loadConnector({ graphUrl: slow.url, timeoutMs: 300, mediaTimeoutMs: 300 });
+  try {
+    await patient.downloadMedia(connection, { mediaId: '77' }, join(dir, 'a.txt'));
+    assert.equal(readFileSync(join(dir, 'a.txt'), 'utf8'), 'abc');
+    await assert.rejects(strict.downloadMedia(connection, { mediaId: '77' }, join(dir, 'b.txt')), (e) => e.kind === 'timeout');
+    assert.deepEqual(readdirSync(dir), ['a.txt'], 'the stopped download left nothing');
+  } finally {
+    await patient.close();
+    await strict.close();
+    await slow.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
