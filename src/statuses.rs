@@ -275,7 +275,11 @@ pub fn events(body: &[u8], filter: &StatusFilter) -> Result<Vec<StatusEvent>, St
     events_into(body, filter, |event| event)
 }
 
+/// A failed status's error as Meta documents it. One with any other member (in it, or in
+/// its `error_data`) is not read into [`StatusError`]s: the whole `errors` is carried raw
+/// instead, so that nothing of it is lost.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireError {
     code: Option<i64>,
     title: Option<String>,
@@ -285,6 +289,7 @@ struct WireError {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireErrorData {
     details: Option<String>,
 }
@@ -427,5 +432,21 @@ mod tests {
             .map(|(k, _)| k.as_str())
             .collect();
         assert_eq!(others, ["errors", "x"]);
+    }
+
+    #[test]
+    fn an_error_with_members_meta_did_not_document_is_carried_whole() {
+        let body = FAILED.replace(
+            r#""error_data":{"details":"#,
+            r#""error_user_msg":"Ask again","error_data":{"extra":7,"details":"#,
+        );
+        let events = events(body.as_bytes(), &StatusFilter::default()).unwrap();
+        let failed = &events[0].entry.changes.statuses;
+        assert!(failed.errors.is_empty());
+        let json = serde_json::to_value(&events[0]).unwrap();
+        let error = &json["entry"]["changes"]["statuses"]["errors"][0];
+        assert_eq!(error["error_user_msg"], "Ask again");
+        assert_eq!(error["error_data"]["extra"], 7);
+        assert_eq!(error["code"], 131047);
     }
 }

@@ -686,8 +686,11 @@ pub(crate) mod wire {
     }
 
     /// `{"body": "..."}`, the text of a text message.
+    /// `text.body`, when `text` is exactly `{"body": "…"}`: a `text` with any other
+    /// member is carried whole (under `others`), so that nothing of it is lost.
     fn text_body(raw: &RawValue) -> Option<String> {
         #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
         struct Text<'a> {
             #[serde(borrow)]
             body: Cow<'a, str>,
@@ -964,6 +967,19 @@ mod tests {
         assert!(
             err.contains("entry[0].changes[0].value") && err.contains("duplicate"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_text_with_more_than_its_body_is_carried_whole() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"id":"m","type":"text","text":{"body":"hi","preview":{"url":"x"}}}]}}]}]}"#;
+        let events = events(body.as_bytes(), None).unwrap();
+        let m = &events[0].entry.changes.messages;
+        assert_eq!(m.text, None);
+        let json = serde_json::to_value(&events[0]).unwrap();
+        assert_eq!(
+            json["entry"]["changes"]["messages"]["text"],
+            serde_json::json!({"body": "hi", "preview": {"url": "x"}})
         );
     }
 

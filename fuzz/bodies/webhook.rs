@@ -58,7 +58,13 @@ pub fn read(body: &[u8]) -> Reading {
             continue;
         };
         for change in changes.iter().filter(|c| c.is_object()) {
-            if change.get("field").is_some_and(|f| f != "messages") {
+            // Only a change that names another field is skipped: one whose `field` is
+            // missing or not a string keeps its messages (none is lost for its shape).
+            if change
+                .get("field")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f != "messages")
+            {
                 continue;
             }
             let messages = change

@@ -303,6 +303,10 @@ struct ServeArgs {
     /// Requests in flight at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = serve::DEFAULT_MAX_CONCURRENCY)]
     max_concurrency: usize,
+    /// Requests in flight at once from one IP address; more get 503 with Retry-After. A
+    /// peer trickling bodies holds at most this many slots (for --read-timeout-ms).
+    #[arg(long, default_value_t = serve::DEFAULT_MAX_PER_PEER)]
+    max_per_peer: usize,
     /// Do not log one line per request on stderr.
     #[arg(long)]
     no_access_log: bool,

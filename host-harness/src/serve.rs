@@ -4,7 +4,8 @@
 //!
 //! It faces the open internet: bodies are capped, headers and bodies must arrive within
 //! the read timeout (a client sending a byte a second is cut off), and at most
-//! `max_concurrency` requests are in flight; past that, 503 and Meta retries later.
+//! `max_concurrency` requests are in flight, `max_per_peer` of them from one address;
+//! past that, 503 and Meta retries later.
 //! Everything else (the handshake, signatures, events, deduplication) is the endpoint's.
 
 use std::convert::Infallible;
@@ -36,6 +37,9 @@ pub const DEFAULT_MAX_BODY: usize = crate::runtime::limits::DEFAULT_MAX_WEBHOOK_
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests in flight at once.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// Requests in flight at once from one IP address: a peer that trickles bodies can hold
+/// this many slots for the read timeout, never all of them.
+pub const DEFAULT_MAX_PER_PEER: usize = 16;
 
 /// The HTTP framing's settings.
 #[derive(Debug, Clone)]
@@ -43,6 +47,8 @@ pub struct ServeOptions {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub max_concurrency: usize,
+    /// Requests in flight at once from one IP address.
+    pub max_per_peer: usize,
     /// One stderr line per request.
     pub access_log: bool,
 }
@@ -53,6 +59,7 @@ impl Default for ServeOptions {
             max_body: DEFAULT_MAX_BODY,
             read_timeout: DEFAULT_READ_TIMEOUT,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_per_peer: DEFAULT_MAX_PER_PEER,
             access_log: true,
         }
     }
@@ -94,6 +101,41 @@ struct Shared<H> {
     endpoint: Arc<H>,
     options: ServeOptions,
     permits: Arc<Semaphore>,
+    /// Requests in flight per peer address.
+    peers: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One of a peer's [`ServeOptions::max_per_peer`] slots, given back when dropped.
+struct PeerSlot<'a> {
+    peers: &'a std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    ip: std::net::IpAddr,
+}
+
+impl<'a> PeerSlot<'a> {
+    fn take<H>(shared: &'a Shared<H>, ip: std::net::IpAddr) -> Option<Self> {
+        let mut peers = shared.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let held = peers.entry(ip).or_default();
+        if *held >= shared.options.max_per_peer.max(1) {
+            return None;
+        }
+        *held += 1;
+        Some(Self {
+            peers: &shared.peers,
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot<'_> {
+    fn drop(&mut self) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = peers.get_mut(&self.ip) {
+            *held -= 1;
+            if *held == 0 {
+                peers.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves `endpoint` until `shutdown` resolves, then lets in-flight requests finish.
@@ -106,6 +148,7 @@ pub async fn serve<H: Handler>(
     let shared = Arc::new(Shared {
         endpoint,
         permits: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+        peers: std::sync::Mutex::default(),
         options,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -211,7 +254,7 @@ async fn handle<H: Handler>(
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let (response, note) = respond(shared, request).await;
+    let (response, note) = respond(shared, peer, request).await;
     let stats = shared.endpoint.stats();
     stats.requests.fetch_add(1, Ordering::Relaxed);
     if !response.status().is_success() {
@@ -232,6 +275,7 @@ async fn handle<H: Handler>(
 
 async fn respond<H: Handler>(
     shared: &Shared<H>,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> (Response<Full<Bytes>>, String) {
     if !matches!(*request.method(), hyper::Method::GET | hyper::Method::POST) {
@@ -245,16 +289,28 @@ async fn respond<H: Handler>(
         );
         return (response, "method not allowed".into());
     }
-    let Ok(_permit) = shared.permits.clone().try_acquire_owned() else {
+    let busy = |reason: &str| {
         let mut response = error(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"kind": "busy", "reason": "too many requests in flight; retry later"}),
+            json!({"kind": "busy", "reason": reason}),
         );
         response.headers_mut().insert(
             hyper::header::RETRY_AFTER,
             hyper::header::HeaderValue::from_static("1"),
         );
-        return (response, "busy".into());
+        response
+    };
+    // A peer's own cap first, so that one that trickles bodies never takes the slots
+    // others need.
+    let Some(_peer_slot) = PeerSlot::take(shared, peer.ip()) else {
+        let response = busy("too many requests in flight from this address; retry later");
+        return (response, "busy (peer)".into());
+    };
+    let Ok(_permit) = shared.permits.clone().try_acquire_owned() else {
+        return (
+            busy("too many requests in flight; retry later"),
+            "busy".into(),
+        );
     };
     let (parts, body) = request.into_parts();
     // A body announced larger than the cap is refused before a byte of it is read (and

@@ -12,6 +12,7 @@
 //! - For any string, the trigger answers events or a reason; it never panics.
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree as _;
 use serde_json::{Value, json};
 use whatsapp_connector::identity::SenderFilter;
 use whatsapp_connector::secret::Secret;
@@ -61,8 +62,9 @@ fn change() -> impl Strategy<Value = Change> {
     ]
 }
 
-/// The webhook JSON and each message in document order.
-fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<Msg>) {
+/// The webhook JSON and each message in document order, with the number its text and ID
+/// carry (`message N`, `wamid.N`).
+fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<(usize, Msg)>) {
     let mut expected = Vec::new();
     let mut next = 0;
     let metadata = json!({"display_phone_number": "15550000000", "phone_number_id": "1"});
@@ -79,7 +81,7 @@ fn render(entries: &[Vec<Change>]) -> (Vec<u8>, Vec<Msg>) {
                             .iter()
                             .map(|m| {
                                 next += 1;
-                                expected.push(m.clone());
+                                expected.push((next, m.clone()));
                                 let (phone, user_id) = SENDERS[m.sender];
                                 let mut message = json!({"timestamp": "1700000000", "type": "text", "text": {"body": format!("message {next}")}});
                                 if let Some(phone) = phone {
@@ -144,8 +146,11 @@ fn check_against_oracle(body: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// JSON-like documents shaped roughly like webhooks: the right keys at random depths,
-/// values of every type, so that every container has the wrong type now and then.
+/// JSON-like documents shaped like webhooks, each layer either well formed or a random
+/// tree (the right keys at random depths, values of every type), so that every container
+/// has the wrong type now and then, and most documents still carry messages: a `field`
+/// that is `"messages"`, another string, or not a string at all. The test below checks
+/// that the mix holds.
 fn json_like() -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
         "object",
@@ -173,20 +178,47 @@ fn json_like() -> impl Strategy<Value = Value> {
         prop::sample::select(vec![
             "whatsapp_business_account",
             "messages",
+            "statuses",
             "text",
             "x",
             ""
         ])
         .prop_map(Value::from),
     ];
-    let tree = leaf.prop_recursive(6, 64, 6, move |inner| {
+    let tree = leaf.clone().prop_recursive(4, 32, 4, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(keys.clone(), inner, 0..5)
                 .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.into(), v)).collect())),
         ]
     });
-    (tree, any::<bool>()).prop_map(|(entry, right_object)| {
+    let message = prop_oneof![
+        3 => (tree.clone(), prop::sample::select(vec!["text", "image", "x"]), 0..1000u32)
+            .prop_map(|(extra, kind, n)| json!({
+                "from": "16505551234", "id": format!("wamid.{n}"), "type": kind,
+                "text": {"body": "hi"}, "extra": extra,
+            })),
+        1 => tree.clone(),
+    ];
+    let field = prop_oneof![3 => Just(json!("messages")), 2 => leaf];
+    let value = prop_oneof![
+        4 => (prop::collection::vec(message, 0..4), tree.clone())
+            .prop_map(|(messages, contacts)| json!({"messages": messages, "contacts": contacts})),
+        1 => tree.clone(),
+    ];
+    let change = prop_oneof![
+        4 => (field, value).prop_map(|(field, value)| json!({"field": field, "value": value})),
+        1 => tree.clone(),
+    ];
+    let entry = prop_oneof![
+        4 => prop::collection::vec(change, 0..3).prop_map(|changes| json!({"id": "1", "changes": changes})),
+        1 => tree.clone(),
+    ];
+    let entries = prop_oneof![
+        4 => prop::collection::vec(entry, 0..3).prop_map(Value::Array),
+        1 => tree,
+    ];
+    (entries, prop::bool::weighted(0.9)).prop_map(|(entry, right_object)| {
         let object = if right_object {
             "whatsapp_business_account"
         } else {
@@ -194,6 +226,80 @@ fn json_like() -> impl Strategy<Value = Value> {
         };
         json!({"object": object, "entry": entry})
     })
+}
+
+/// A body: any string, or a JSON-like document, whole or cut anywhere.
+fn any_body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => ".{0,256}",
+        4 => json_like().prop_map(|document| document.to_string()),
+        1 => (json_like(), any::<prop::sample::Index>()).prop_map(|(document, cut)| {
+            let text = document.to_string();
+            let mut at = cut.index(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text[..at].to_owned()
+        }),
+    ]
+}
+
+/// What a sample of a generator produces: bodies with messages (by the oracle), bodies
+/// with a change whose `field` is not a string but which carries messages, refusals.
+fn distribution(strategy: impl Strategy<Value = String>, n: usize) -> (usize, usize, usize) {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut with_messages, mut odd_field, mut refused) = (0, 0, 0);
+    for _ in 0..n {
+        let body = strategy.new_tree(&mut runner).unwrap().current();
+        match read(body.as_bytes()) {
+            Reading::Webhook(k) if k > 0 => {
+                with_messages += 1;
+                let value: Value = serde_json::from_str(&body).unwrap();
+                let odd = value["entry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|entry| {
+                        entry["changes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|change| {
+                                change.get("field").is_some_and(|f| !f.is_string())
+                                    && change["value"]["messages"]
+                                        .as_array()
+                                        .is_some_and(|m| !m.is_empty())
+                            })
+                    });
+                odd_field += usize::from(odd);
+            }
+            Reading::NotWebhook => refused += 1,
+            _ => {}
+        }
+    }
+    (with_messages, odd_field, refused)
+}
+
+#[test]
+fn the_generators_make_what_they_claim() {
+    let n = 2000;
+    let (with_messages, odd_field, refused) =
+        distribution(json_like().prop_map(|d| d.to_string()), n);
+    assert!(
+        with_messages * 6 >= n,
+        "{with_messages} of {n} documents carry messages"
+    );
+    assert!(
+        odd_field * 50 >= n,
+        "{odd_field} of {n} carry messages under a non-string field"
+    );
+    assert!(refused * 20 >= n, "{refused} of {n} are refused");
+    let (with_messages, _, refused) = distribution(any_body(), n);
+    assert!(
+        with_messages * 10 >= n,
+        "{with_messages} of {n} bodies carry messages"
+    );
+    assert!(refused * 6 >= n, "{refused} of {n} bodies are refused");
 }
 
 proptest! {
@@ -212,9 +318,9 @@ proptest! {
         });
         let parsed = SenderFilter::parse(filter_value.as_deref()).unwrap();
         let events = webhook::events(&body, parsed.as_ref()).unwrap();
-        let expected: Vec<&Msg> = messages
+        let expected: Vec<&(usize, Msg)> = messages
             .iter()
-            .filter(|m| match (&filter_value, filter) {
+            .filter(|(_, m)| match (&filter_value, filter) {
                 (None, _) => true,
                 (Some(_), Some((f, by_phone))) => {
                     let s = m.sender;
@@ -225,9 +331,15 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(events.len(), expected.len());
-        for (event, expected) in events.iter().zip(&expected) {
+        for (event, (n, expected)) in events.iter().zip(expected.iter().copied()) {
             let s = expected.sender;
             let m = &event.entry.changes.messages;
+            // This very message, in this place: its own text and ID, not merely one from
+            // the same sender.
+            let text = format!("message {n}");
+            prop_assert_eq!(m.text.as_deref(), Some(text.as_str()));
+            let id = expected.with_id.then(|| format!("wamid.{n}"));
+            prop_assert_eq!(m.id.as_deref(), id.as_deref());
             prop_assert_eq!(m.from.as_deref(), SENDERS[s].0);
             prop_assert_eq!(m.from_user_id.as_deref(), SENDERS[s].1);
             match &m.id {
@@ -258,7 +370,13 @@ proptest! {
         let request = WebhookRequest { method: "POST", headers: &headers, query: "", body: &body };
         let secrets = Secrets { app_secret: Some(Secret::new("secret")), verify_token: None };
         match trigger::handle(request, None, secrets) {
-            Ok(Outcome::Events(events)) => prop_assert_eq!(events.len(), messages.len()),
+            Ok(Outcome::Events(events)) => {
+                prop_assert_eq!(events.len(), messages.len());
+                for (event, (n, _)) in events.iter().zip(&messages) {
+                    let text = format!("message {n}");
+                    prop_assert_eq!(event.entry.changes.messages.text.as_deref(), Some(text.as_str()));
+                }
+            }
             other => prop_assert!(false, "{:?}", other),
         }
     }
@@ -269,7 +387,7 @@ proptest! {
     }
 
     #[test]
-    fn any_string_is_events_or_a_reason(body in ".{0,256}") {
+    fn any_string_is_events_or_a_reason(body in any_body()) {
         let request = WebhookRequest { method: "POST", headers: &[], query: "", body: body.as_bytes() };
         match trigger::handle(request, None, Secrets::default()) {
             Ok(Outcome::Events(events)) => prop_assert_eq!(Reading::Webhook(events.len()), read(body.as_bytes())),

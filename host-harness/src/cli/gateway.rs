@@ -308,6 +308,7 @@ pub async fn serve(connector: Connector, args: ServeArgs) -> Result<(), Failure>
         max_body: args.max_body,
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         max_concurrency: args.max_concurrency,
+        max_per_peer: args.max_per_peer,
         access_log: !args.no_access_log,
     };
     let app_secret = args.app_secret.map(Into::into);

@@ -622,3 +622,48 @@ fn a_dripping_answer_cannot_outlive_the_request_timeout() {
         started.elapsed()
     );
 }
+
+/// #22.14: one peer trickling bodies holds at most --max-per-peer slots, so a delivery
+/// from another address still gets through.
+#[tokio::test]
+async fn a_peer_trickling_bodies_cannot_take_every_slot() {
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = start_serve(&[
+        "--allow-unsigned",
+        "--max-concurrency",
+        "4",
+        "--max-per-peer",
+        "2",
+        "--read-timeout-ms",
+        "5000",
+    ]);
+    // Four connections from 127.0.0.1, each sending a byte of a body and waiting.
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        let mut holder = std::net::TcpStream::connect(server.address).unwrap();
+        holder
+            .write_all(b"POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n{")
+            .unwrap();
+        holders.push(holder);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A delivery from another address of this machine.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut stream = socket.connect(server.address).await.unwrap();
+    let body = std::fs::read(fixture("two_messages.json")).unwrap();
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(holders);
+}

@@ -44,9 +44,19 @@ function members(out, others) {
   }
 }
 
+/**
+ * A message the component carries raw: an element that is not an object, parsed; or an
+ * object that repeats a key (Meta never sends one), given as its JSON text verbatim,
+ * since a JavaScript object cannot hold both values and the wasmtime host writes both.
+ */
+function rawJson(raw) {
+  const value = JSON.parse(raw);
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? raw : value;
+}
+
 function messageJson(m) {
   if (m.raw !== undefined) {
-    return JSON.parse(m.raw);
+    return rawJson(m.raw);
   }
   const out = {};
   put(out, 'from', m.from);
@@ -95,7 +105,7 @@ function statusErrorJson(e) {
 
 function statusJson(s) {
   if (s.raw !== undefined) {
-    return JSON.parse(s.raw);
+    return rawJson(s.raw);
   }
   const out = {};
   put(out, 'id', s.id);

@@ -85,3 +85,21 @@ test('filters, dedup keys, the handshake and a forged signature', async () => {
     (e) => e.kind === 'invalid-payload',
   );
 });
+
+test('a message that repeats a key is carried verbatim, both values kept (#22.18)', async () => {
+  const message = '{"from":"16505551234","id":"wamid.DUP","type":"text","text":{"body":"first"},"text":{"body":"second"}}';
+  const body = Buffer.from(
+    `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[${message}]}}]}]}`,
+  );
+  const outcome = await connector.handleWebhook(signedPost(body), {}, { appSecret: APP_SECRET });
+  assert.equal(outcome.events.length, 1);
+  const carried = outcome.events[0].event.entry.changes.messages;
+  assert.equal(carried, message, 'the JSON text as received');
+  assert.ok(carried.includes('"first"') && carried.includes('"second"'));
+  // A message that is not an object is still a value, as the wasmtime host writes it.
+  const odd = Buffer.from(
+    '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[[1,2]]}}]}]}',
+  );
+  const oddOutcome = await connector.handleWebhook(signedPost(odd), {}, { appSecret: APP_SECRET });
+  assert.deepEqual(oddOutcome.events[0].event.entry.changes.messages, [1, 2]);
+});
