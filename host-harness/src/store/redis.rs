@@ -18,6 +18,9 @@
 //! event. "Durable" means what the server's persistence makes it: with `appendonly yes`
 //! and `appendfsync always`, an acknowledged commit survives a Redis crash; with
 //! `everysec` the last second may be lost (see docs/gateway.md).
+//!
+//! `rediss://` connects with TLS (rustls): the server's certificate is checked against
+//! the Web PKI's roots, or the CA in `WHATSAPP_REDIS_CA_CERT`.
 
 use std::time::Duration;
 
@@ -32,6 +35,9 @@ use crate::registration::Registered;
 
 /// The environment variable with the Redis password, when the URL carries none.
 pub const PASSWORD_VARIABLE: &str = "WHATSAPP_REDIS_PASSWORD";
+/// The environment variable naming a PEM file of the CA that signed a `rediss://`
+/// server's certificate, when it is a private one (by default: the Web PKI's roots).
+pub const CA_VARIABLE: &str = "WHATSAPP_REDIS_CA_CERT";
 
 /// How long one command may take before the store counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -119,8 +125,25 @@ impl RedisStore {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let client =
-            redis::Client::open(info).with_context(|| format!("cannot use {described}"))?;
+        let client = match std::env::var_os(CA_VARIABLE) {
+            Some(path) if url.starts_with("rediss://") => {
+                let root_cert = std::fs::read(&path).with_context(|| {
+                    format!(
+                        "cannot read {CA_VARIABLE} ({})",
+                        std::path::Path::new(&path).display()
+                    )
+                })?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+            _ => redis::Client::open(info),
+        }
+        .with_context(|| format!("cannot use {described}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))

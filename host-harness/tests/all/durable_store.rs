@@ -653,3 +653,51 @@ async fn a_full_disk_gets_503_and_loses_nothing() {
     assert!(!accepted.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `rediss://`: the store over TLS, the server's certificate checked against the CA in
+/// WHATSAPP_REDIS_CA_CERT; without it (the Web PKI's roots), the connection is refused.
+#[tokio::test]
+async fn a_redis_store_over_tls_checks_the_certificate() {
+    let redis = RedisServer::start_tls();
+    let dir = scratch_dir("rediss");
+    let events = dir.join("events.jsonl");
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"));
+    let ca = redis.ca().to_str().unwrap().to_owned();
+    // Without the CA: refused, saying where, never how to get in.
+    let refused = std::process::Command::new(BIN)
+        .args(["registrations", "--store", &url])
+        .env("WHATSAPP_STORE_KEY", STORE_KEY)
+        .env_remove("WHATSAPP_REDIS_CA_CERT")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("127.0.0.1"));
+    // With it: enable, serve and deliver as over plain TCP.
+    let enabled = std::process::Command::new(BIN)
+        .args(["enable", "--store", &url, "--phone-number-id", PHONE])
+        .args(["--webhook-url", &format!("https://gw.example.com{PATH}")])
+        .arg("--events")
+        .arg(&events)
+        .env("WHATSAPP_STORE_KEY", STORE_KEY)
+        .env("WHATSAPP_REDIS_CA_CERT", &ca)
+        .output()
+        .unwrap();
+    assert!(enabled.status.success(), "{enabled:?}");
+    let flags = ["--store", url.as_str(), "--app-secret", APP_SECRET];
+    let server = serve_on(
+        "127.0.0.1:0",
+        &flags,
+        &[
+            ("WHATSAPP_STORE_KEY", STORE_KEY),
+            ("WHATSAPP_REDIS_CA_CERT", &ca),
+        ],
+    );
+    let body = webhook_with_messages(2, "tls");
+    assert!(until_accepted(server.address, PATH, &body).await.is_empty());
+    exactly_once(
+        &events,
+        &["wamid.tls.0".to_owned(), "wamid.tls.1".to_owned()],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
