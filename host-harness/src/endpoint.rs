@@ -392,15 +392,18 @@ impl Endpoint {
         }
     }
 
-    /// The number served at `path`: `Ok(None)` when none is. A handshake, and a path not
-    /// known yet, read the store first (a registration `enable` just made is verified by
-    /// Meta at once).
+    /// The number served at `path`: `Ok(None)` when none is. A handshake reads the store
+    /// first (a registration `enable` just made is verified by Meta at once); a POST uses
+    /// the routes as last read (kept current every [`ROUTES_REFRESH`]): Meta posts to a
+    /// URL only after its handshake, so no POST waits on a store read.
     async fn serving(&self, path: &str, fresh: bool) -> anyhow::Result<Option<Arc<Number>>> {
-        let known = {
-            let routing = self.routing.lock().unwrap_or_else(|p| p.into_inner());
-            routing.version.is_some() && routing.by_path.contains_key(path)
-        };
-        if fresh || !known {
+        let read = self
+            .routing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .version
+            .is_some();
+        if fresh || !read {
             self.refresh().await?;
         }
         let routing = self

@@ -291,6 +291,20 @@ async fn an_enable_killed_while_meta_is_asked_is_finished_by_the_next() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Meta's answer for media 555: a 3-byte text file, "abc".
+fn media_555() -> StubResponse {
+    StubResponse::json(
+        200,
+        &json!({
+            "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=555",
+            "mime_type": "text/plain",
+            "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "file_size": 3,
+            "id": "555",
+        }),
+    )
+}
+
 /// #22.7: `download-media --out` never replaces a directory, device, FIFO or symbolic
 /// link, replaces a regular file only with --overwrite, and checks all that before it
 /// fetches anything; #22.17: an upload's unusable file is exit 1, whatever the reason.
@@ -299,16 +313,7 @@ async fn download_never_replaces_what_it_should_not_and_checks_first() {
     let dir = scratch_dir("download-out");
     let graph = GraphServer::start(|request| {
         if request.path_and_query.starts_with("/v26.0/555") {
-            StubResponse::json(
-                200,
-                &json!({
-                    "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=555",
-                    "mime_type": "text/plain",
-                    "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                    "file_size": 3,
-                    "id": "555",
-                }),
-            )
+            media_555()
         } else {
             StubResponse {
                 status: 200,
@@ -394,16 +399,7 @@ async fn a_download_stopped_by_a_signal_leaves_nothing() {
     let dir = scratch_dir("download-signal");
     let graph = GraphServer::start_async(|request| async move {
         if request.path_and_query.starts_with("/v26.0/555") {
-            StubResponse::json(
-                200,
-                &json!({
-                    "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=555",
-                    "mime_type": "text/plain",
-                    "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                    "file_size": 3,
-                    "id": "555",
-                }),
-            )
+            media_555()
         } else {
             // The media host never answers.
             tokio::time::sleep(Duration::from_secs(60)).await;
