@@ -152,7 +152,8 @@ enum Command {
     /// print its events as a JSON array.
     Trigger(TriggerArgs),
     /// Serve the webhook gateway over HTTP: every phone number registered in the store at
-    /// the path of its webhook URL, each subscription's events to its sink.
+    /// the path of its webhook URL, each subscription's events to its sink. SIGINT or
+    /// SIGTERM drains it and exits 0.
     Serve(ServeArgs),
     /// Switch a trigger on: the phone number's first one makes a registration in the
     /// store and points the number's webhooks at --webhook-url (Meta verifies it first);

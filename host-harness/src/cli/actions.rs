@@ -408,29 +408,6 @@ fn check_out(out: &std::path::Path, overwrite: bool) -> Result<(), Failure> {
     }
 }
 
-/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// The file's bytes never sit whole in memory: the component copies them chunk by chunk
 /// from the response to a temporary file, which becomes `--out` only on success.
 pub async fn download_media(connector: &Connector, args: DownloadArgs) -> Result<(), Failure> {
@@ -457,7 +434,7 @@ pub async fn download_media(connector: &Connector, args: DownloadArgs) -> Result
     // file.
     let download = tokio::select! {
         download = connector.download_media(&connection, &input, file) => download,
-        () = stop_signal() => {
+        () = super::stop_signal() => {
             drop(temporary);
             return Err(anyhow::anyhow!("stopped by a signal: nothing was kept").into());
         }

@@ -324,9 +324,7 @@ pub async fn serve(connector: Connector, args: ServeArgs) -> Result<(), Failure>
             sink,
             baseline::DEDUP_WINDOW,
         ));
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = super::stop_signal();
         serve::serve(baseline.clone(), listener, framing, shutdown).await?;
         eprintln!("serve: stopped {}", baseline.stats_summary());
         return Ok(());
@@ -370,9 +368,9 @@ pub async fn serve(connector: Connector, args: ServeArgs) -> Result<(), Failure>
     let stats = Arc::new(Stats::default());
     let endpoint = Arc::new(Endpoint::new(connector, options, sink, stats.clone()));
     endpoint.start().await?;
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    // SIGINT or SIGTERM (what an orchestrator sends): stop accepting, finish the
+    // requests in flight, let the outboxes drain (up to serve::DRAIN_GRACE), exit 0.
+    let shutdown = super::stop_signal();
     serve::serve(endpoint.clone(), listener, framing, shutdown).await?;
     let mut summary = stats.summary();
     if endpoint.options().reuse_instances > 0 {

@@ -277,3 +277,26 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
     }
 }
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

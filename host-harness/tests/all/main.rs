@@ -107,8 +107,14 @@ impl Server {
 
     /// Ctrl-C: `serve` stops gracefully and prints its summary; returns that summary.
     pub fn interrupt(&mut self) -> Value {
+        self.stop_with("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`): `serve` stops gracefully and prints its summary;
+    /// returns that summary.
+    pub fn stop_with(&mut self, signal: &str) -> Value {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());

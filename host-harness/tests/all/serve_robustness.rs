@@ -333,3 +333,56 @@ fn a_body_announced_too_large_gets_413_at_once() {
     assert!(!answer.contains("100 Continue"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// SIGTERM (what an orchestrator sends) drains: serve stops accepting, answers what is in
+/// flight, writes every event it acknowledged, prints its summary and exits 0.
+#[tokio::test]
+async fn sigterm_drains_and_exits_0() {
+    let mut server = start_serve(&["--allow-unsigned", "--no-access-log"]);
+    let address = server.address;
+    let load = tokio::spawn(async move {
+        let mut accepted = Vec::new();
+        for i in 0..400 {
+            let Ok(mut client) = Client::connect(address).await else {
+                break;
+            };
+            let tag = format!("term{i}");
+            let body = host_harness::fakes::webhook_with_messages(1, &tag);
+            match client.request("POST", "/webhook", &[], body).await {
+                Ok(answer) if answer.status == 200 => accepted.push(format!("wamid.{tag}.0")),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        accepted
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let summary = server.stop_with("-TERM");
+    let accepted = load.await.unwrap();
+    assert!(
+        !accepted.is_empty() && accepted.len() < 400,
+        "{}",
+        accepted.len()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(summary["events"].as_u64(), Some(accepted.len() as u64));
+    // Every webhook answered 200 was written before serve exited, in order, once.
+    let written: Vec<String> = server
+        .event_lines(accepted.len())
+        .iter()
+        .map(|event| {
+            event["entry"]["changes"]["messages"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(written, accepted);
+    assert!(
+        server
+            .events
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+}
