@@ -265,10 +265,6 @@ impl Endpoint {
         &self.stats
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Instances made for reuse so far (0 without `reuse_instances`).
     pub fn instances_made(&self) -> u64 {
         self.pool.as_ref().map_or(0, InstancePool::instances_made)

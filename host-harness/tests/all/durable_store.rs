@@ -565,15 +565,7 @@ async fn an_old_registration_file_is_imported_whole() {
         "+16505551234",
     ]);
     let expected: Vec<Value> = serde_json::from_slice(&expected.stdout).unwrap();
-    let ids: Vec<String> = expected
-        .iter()
-        .map(|e| {
-            e["entry"]["changes"]["messages"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let ids = message_ids(&expected);
     assert_eq!(ids.len(), 1);
     exactly_once(&events, &ids);
     let written: Value = serde_json::from_str(

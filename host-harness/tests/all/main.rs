@@ -205,6 +205,19 @@ pub async fn run_async(args: Vec<String>) -> Output {
     .unwrap()
 }
 
+/// Each message event's message ID, in order.
+pub fn message_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            e["entry"]["changes"]["messages"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// A directory for an embedded store that no other test uses.
 pub fn fresh_store() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

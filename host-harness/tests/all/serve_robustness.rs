@@ -252,16 +252,8 @@ async fn reused_instances_serve_the_same_events_and_a_failed_one_is_replaced() {
             .unwrap();
         assert_eq!(answer.status, 200);
     }
-    let lines = server.event_lines(20);
-    let ids: std::collections::HashSet<_> = lines
-        .iter()
-        .map(|l| {
-            l["entry"]["changes"]["messages"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let ids: std::collections::HashSet<_> =
+        message_ids(&server.event_lines(20)).into_iter().collect();
     assert_eq!(ids.len(), 20, "every message of every round, once");
     // A body too large for the 2 MB memory stops its call: not acknowledged, and that
     // instance is dropped; the next request gets a fresh one and succeeds.
@@ -368,17 +360,7 @@ async fn sigterm_drains_and_exits_0() {
     assert!(status.success(), "{status:?}");
     assert_eq!(summary["events"].as_u64(), Some(accepted.len() as u64));
     // Every webhook answered 200 was written before serve exited, in order, once.
-    let written: Vec<String> = server
-        .event_lines(accepted.len())
-        .iter()
-        .map(|event| {
-            event["entry"]["changes"]["messages"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(written, accepted);
+    assert_eq!(message_ids(&server.event_lines(accepted.len())), accepted);
     assert!(
         server
             .events

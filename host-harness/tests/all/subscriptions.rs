@@ -27,8 +27,8 @@ fn batch(round: u32) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The JSON lines in `path` once there are `n` (serve writes them before its 200, so
-/// they are there when the answer is; the wait only absorbs file-system lag).
+/// The JSON lines in `path` once there are `n` (serve writes them just after its 200, from
+/// the store's outbox; the wait absorbs that and file-system lag).
 fn lines(path: &Path, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -43,18 +43,6 @@ fn lines(path: &Path, n: usize) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn message_ids(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| {
-            e["entry"]["changes"]["messages"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
 }
 
 async fn enable(meta: &GraphServer, registration: &str, url: &str, extra: &[&str]) -> Value {
