@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,15 +26,16 @@ use serde_json::{Value, json};
 use whatsapp_connector::secret::Secret;
 use whatsapp_connector::{statuses, webhook};
 
-use crate::delivery::Deliveries;
+use crate::delivery::{Deliveries, DeliveryOptions, Target};
 use crate::instances::InstancePool;
-use crate::registration::{DEFAULT_SINK, Registered, TriggerSpec};
+pub use crate::metrics::Stats;
+use crate::registration::{DEFAULT_STREAM_MAX_LEN, Registered, Sink, TriggerSpec};
 use crate::runtime::bindings::{
     self, Outcome, Properties, StatusOutcome, StatusProperties, WebhookError, WebhookRequest,
     WebhookResponse, WebhookSecrets,
 };
 use crate::runtime::{Connector, json};
-use crate::store::{EmbeddedStore, Pending, Store};
+use crate::store::{Depth, EmbeddedStore, Pending, Store, StreamTarget};
 
 /// Where `-` sinks write: one JSON line per event.
 pub type EventSink = Arc<Mutex<dyn Write + Send>>;
@@ -67,6 +68,8 @@ pub struct EndpointOptions {
     /// Requests an instance may serve before a fresh one replaces it; 0 (the default):
     /// a fresh instance for every call ([`InstancePool`]).
     pub reuse_instances: u32,
+    /// How HTTP sinks are delivered and retried.
+    pub delivery: DeliveryOptions,
 }
 
 impl std::fmt::Debug for EndpointOptions {
@@ -77,6 +80,7 @@ impl std::fmt::Debug for EndpointOptions {
             .field("verify_token", &self.verify_token)
             .field("store", &self.store.as_ref().map(|s| s.describe()))
             .field("reuse_instances", &self.reuse_instances)
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -94,27 +98,8 @@ impl EndpointOptions {
             verify_token,
             store: None,
             reuse_instances: 0,
+            delivery: DeliveryOptions::default(),
         }
-    }
-}
-
-/// Counters for the summary printed when `serve` stops.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub requests: AtomicU64,
-    pub events: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub refused: AtomicU64,
-}
-
-impl Stats {
-    pub fn summary(&self) -> Value {
-        json!({
-            "requests": self.requests.load(Ordering::Relaxed),
-            "events": self.events.load(Ordering::Relaxed),
-            "duplicates": self.duplicates.load(Ordering::Relaxed),
-            "refused": self.refused.load(Ordering::Relaxed),
-        })
     }
 }
 
@@ -166,7 +151,9 @@ impl Reply {
 struct Route {
     /// Its key in the store ([`Registered::subscription_key`]).
     key: String,
-    sink: String,
+    target: Target,
+    /// A Redis stream sink: its events go there in the commit, not to the outbox.
+    stream: Option<StreamTarget>,
     trigger: Trigger,
 }
 
@@ -232,17 +219,26 @@ impl Endpoint {
             },
             routes: vec![Route {
                 key: DEFAULT_SUBSCRIPTION.into(),
-                sink: DEFAULT_SINK.into(),
+                target: Target::stdout(),
+                stream: None,
                 trigger: Trigger::Messages(options.properties.clone()),
             }],
         });
         Self {
-            deliveries: Deliveries::new(store.clone(), output),
+            // Only a TLS backend that cannot start fails here: rustls with its own roots.
+            deliveries: Deliveries::new(
+                store.clone(),
+                output,
+                options.delivery.clone(),
+                stats.clone(),
+            )
+            .expect("the delivery HTTP client"),
             store,
             single,
             probe: Route {
                 key: String::new(),
-                sink: DEFAULT_SINK.into(),
+                target: Target::stdout(),
+                stream: None,
                 trigger: Trigger::Messages(Properties {
                     sender_number: None,
                 }),
@@ -265,6 +261,37 @@ impl Endpoint {
         &self.stats
     }
 
+    /// Succeeds when the store answers (`/readyz`).
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        self.store.ping().await
+    }
+
+    /// What waits in the store for each subscription routed now (`/metrics`).
+    pub async fn depths(&self) -> anyhow::Result<Vec<(String, Depth)>> {
+        let routing = self
+            .routing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut keys: Vec<String> = routing
+            .by_path
+            .values()
+            .flat_map(|number| number.routes.iter())
+            .filter(|route| route.stream.is_none())
+            .map(|route| route.key.clone())
+            .collect();
+        if routing.by_path.is_empty() {
+            keys.push(DEFAULT_SUBSCRIPTION.into());
+        }
+        keys.sort();
+        let mut depths = Vec::with_capacity(keys.len());
+        for key in keys {
+            let depth = self.store.depth(&key).await?;
+            depths.push((key, depth));
+        }
+        Ok(depths)
+    }
+
     /// Instances made for reuse so far (0 without `reuse_instances`).
     pub fn instances_made(&self) -> u64 {
         self.pool.as_ref().map_or(0, InstancePool::instances_made)
@@ -278,7 +305,8 @@ impl Endpoint {
         // Forget the routes read so far, so that this refresh wakes every subscription.
         *self.routing.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
         self.refresh().await?;
-        self.deliveries.wake(DEFAULT_SUBSCRIPTION, DEFAULT_SINK);
+        self.deliveries
+            .wake(DEFAULT_SUBSCRIPTION, &Target::stdout());
         let endpoint = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut failing = false;
@@ -290,11 +318,11 @@ impl Endpoint {
                 match endpoint.refresh().await {
                     Ok(()) if failing => {
                         failing = false;
-                        eprintln!("serve: the store answers again");
+                        tracing::info!("serve: the store answers again");
                     }
                     Err(e) if !failing => {
                         failing = true;
-                        eprintln!("serve: cannot read the registrations: {e:#}");
+                        tracing::error!(error = %format!("{e:#}"), "serve: cannot read the registrations");
                     }
                     _ => {}
                 }
@@ -330,7 +358,7 @@ impl Endpoint {
             for route in &number.routes {
                 keys.push(route.key.clone());
                 if started {
-                    self.deliveries.wake(&route.key, &route.sink);
+                    self.deliveries.wake(&route.key, &route.target);
                 }
             }
             by_path.insert(registered.path(), Arc::new(number));
@@ -362,14 +390,42 @@ impl Endpoint {
                         // `enable` checked them: a stored one that is not valid is skipped,
                         // loudly, rather than stopping the number's other subscriptions.
                         Err(e) => {
-                            eprintln!("serve: subscription {} is skipped: {e:#}", subscription.id);
+                            tracing::error!(
+                                subscription = subscription.id,
+                                error = %format!("{e:#}"),
+                                "serve: the subscription is skipped"
+                            );
                             return None;
                         }
                     },
                 };
+                let sink = Sink::parse(&subscription.sink);
+                let stream = match &sink {
+                    Sink::Stream(name) if self.store.has_streams() => Some(StreamTarget {
+                        key: name.clone(),
+                        max_len: subscription
+                            .stream_max_len
+                            .unwrap_or(DEFAULT_STREAM_MAX_LEN),
+                    }),
+                    Sink::Stream(_) => {
+                        tracing::error!(
+                            subscription = subscription.id,
+                            "serve: a Redis stream sink needs a Redis store: the subscription is skipped"
+                        );
+                        return None;
+                    }
+                    _ => None,
+                };
                 Some(Route {
                     key: registered.subscription_key(&subscription.id),
-                    sink: subscription.sink.clone(),
+                    target: Target {
+                        phone: registered.registration.phone_number_id.clone(),
+                        id: subscription.id.clone(),
+                        sink,
+                        http: subscription.delivery.clone(),
+                        gone: subscription.gone.is_some(),
+                    },
+                    stream,
                     trigger,
                 })
             })
@@ -457,6 +513,7 @@ impl Endpoint {
                         subscription: route.key.clone(),
                         dedup_key,
                         line,
+                        stream: route.stream.clone(),
                     }));
                 }
                 Handled::Answer(reply) => return reply,
@@ -471,17 +528,13 @@ impl Endpoint {
             if new && !woken[owner] {
                 woken[owner] = true;
                 let route = &number.routes[owner];
-                self.deliveries.wake(&route.key, &route.sink);
+                self.deliveries.nudge(&route.key, &route.target);
             }
         }
         let events = fresh.iter().filter(|&&f| f).count();
         let duplicates = fresh.len() - events;
-        self.stats
-            .events
-            .fetch_add(events as u64, Ordering::Relaxed);
-        self.stats
-            .duplicates
-            .fetch_add(duplicates as u64, Ordering::Relaxed);
+        self.stats.events.inc_by(events as u64);
+        self.stats.duplicates.inc_by(duplicates as u64);
         let note = format!("{events} events, {duplicates} duplicates");
         Reply::text(200, "text/plain", "EVENT_RECEIVED", note)
     }

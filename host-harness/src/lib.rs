@@ -9,20 +9,25 @@
 //!   embedded (SQLite) or shared (Redis).
 //! - [`endpoint`]: the webhook endpoint, one front door for every webhook request;
 //!   [`instances`]: its opt-in warm instances; [`delivery`]: the workers that write
-//!   each subscription's events to its sink.
-//! - [`serve`]: the HTTP framing around the endpoint.
+//!   each subscription's events to its sink (files, standard output, signed HTTP
+//!   deliveries with retries: [`standard_webhooks`]).
+//! - [`serve`]: the HTTP framing around the endpoint; [`admin`]: the operator's
+//!   `/healthz`, `/readyz` and `/metrics` ([`metrics`]).
 //! - [`fakes`]: test doubles: the stub Graph API and loopback HTTP servers and clients.
 //!
 //! The `host-harness` binary (`main.rs` and `cli/`) is the only place that knows about
 //! flags and exit codes.
 
+pub mod admin;
 pub mod delivery;
 pub mod endpoint;
 pub mod fakes;
 pub mod instances;
+pub mod metrics;
 pub mod registration;
 pub mod runtime;
 pub mod serve;
+pub mod standard_webhooks;
 pub mod store;
 
 pub use runtime::{

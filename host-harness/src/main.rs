@@ -167,6 +167,11 @@ enum Command {
     /// Import a registration file written by 0.2.x's `enable --out` into the store, its
     /// subscriptions and verify token intact.
     ImportRegistration(ImportArgs),
+    /// List the dead letters (events whose last delivery attempt failed) as JSON.
+    DeadLetters(DeadLettersArgs),
+    /// Re-drive a subscription: its dead letters get a new schedule, starting now, and a
+    /// subscription stopped by 410 Gone resumes.
+    Redrive(RedriveArgs),
     /// Measure the connector: load, trigger (fresh and reused instance, native), send,
     /// serve under load, sizes. Build with --release for meaningful figures.
     Bench(BenchArgs),
@@ -323,6 +328,71 @@ struct ServeArgs {
     native_baseline: bool,
     #[command(flatten)]
     store: StoreArgs,
+    /// The delays before each retry of a failed HTTP delivery, such as 200ms,1s,5m,2h
+    /// (jittered by up to 10 %); after the last, the event is a dead letter. Default:
+    /// Standard Webhooks' 5s,5m,30m,2h,5h,10h,10h.
+    #[arg(long, value_name = "DELAYS", value_parser = parse_schedule)]
+    retry_schedule: Option<Schedule>,
+    /// Time to connect to an HTTP sink, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    delivery_connect_timeout_ms: u64,
+    /// Time for one whole HTTP delivery attempt, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    delivery_timeout_ms: u64,
+    /// HTTP delivery attempts in flight at once per subscription.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    delivery_concurrency: u16,
+    /// Serve /healthz, /readyz and /metrics (Prometheus) on this address; keep it
+    /// private.
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    /// How log lines are written on stderr: text, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A parsed `--retry-schedule`.
+#[derive(Clone, Debug)]
+pub(crate) struct Schedule(Vec<std::time::Duration>);
+
+fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    host_harness::delivery::retry::parse_schedule(text)
+        .map(Schedule)
+        .map_err(|e| format!("{e:#}"))
+}
+
+#[derive(Args)]
+struct DeadLettersArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only this phone number's subscriptions.
+    #[arg(long, value_name = "ID")]
+    phone_number_id: Option<String>,
+    /// Only this subscription (with --phone-number-id when the store holds several).
+    #[arg(long, value_name = "ID")]
+    subscription: Option<String>,
+}
+
+#[derive(Args)]
+struct RedriveArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The phone number (needed when the store holds several).
+    #[arg(long, value_name = "ID")]
+    phone_number_id: Option<String>,
+    /// The subscription to re-drive.
+    #[arg(long, value_name = "ID")]
+    subscription: String,
+    /// Only the dead letter with this webhook-id (as `dead-letters` lists it).
+    #[arg(long, value_name = "WEBHOOK_ID")]
+    event: Option<String>,
 }
 
 /// Where the gateway's state is kept.
@@ -371,11 +441,24 @@ struct EnableArgs {
     sender_number: Option<String>,
     #[command(flatten)]
     status_trigger: StatusTriggerArgs,
-    /// Where `serve` writes this subscription's events (JSON lines, appended; created
-    /// with mode 0600); - for serve's standard output. Checked now; a relative path is
-    /// resolved against this command's working directory and stored absolute.
-    #[arg(long, value_name = "FILE", default_value = "-")]
+    /// Where `serve` delivers this subscription's events: a file (JSON lines, appended;
+    /// created with mode 0600; a relative path is stored absolute); - for serve's
+    /// standard output; an https:// URL (one signed POST per event, Standard Webhooks;
+    /// Basic auth from the URL's user info; http:// only to loopback); or
+    /// redis-stream:NAME with a Redis store. Checked now.
+    #[arg(long, value_name = "FILE|URL|redis-stream:NAME", default_value = "-")]
     events: String,
+    /// A header sent with every HTTP delivery, 'Name: value' (repeatable): for receivers
+    /// that check a static header rather than the signature. Kept secret.
+    #[arg(long, value_name = "NAME: VALUE")]
+    events_header: Vec<String>,
+    /// Allow an http:// events URL to a host that is not loopback (events and their
+    /// signatures then cross the network in clear).
+    #[arg(long)]
+    events_allow_http: bool,
+    /// A Redis stream sink's MAXLEN ~ (its oldest entries are trimmed beyond it).
+    #[arg(long, value_name = "N", default_value_t = host_harness::registration::DEFAULT_STREAM_MAX_LEN)]
+    stream_max_len: u64,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -403,6 +486,9 @@ fn main() -> ExitCode {
         Command::Serve(_) | Command::Bench(_) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
+    let json_logs =
+        matches!(&cli.command, Command::Serve(args) if args.log_format == LogFormat::Json);
+    cli::init_logs(json_logs);
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

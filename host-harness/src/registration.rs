@@ -43,6 +43,69 @@ pub enum TriggerSpec {
 /// standard output).
 pub const DEFAULT_SINK: &str = "-";
 
+/// A sink naming a Redis stream: `redis-stream:NAME` (with a Redis store only).
+pub const STREAM_PREFIX: &str = "redis-stream:";
+
+/// A Redis stream sink's default `MAXLEN ~`.
+pub const DEFAULT_STREAM_MAX_LEN: u64 = 1_000_000;
+
+/// Where a subscription's events go, as its `sink` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// `-`: `serve`'s standard output.
+    Stdout,
+    /// A file of JSON lines, appended.
+    File(std::path::PathBuf),
+    /// One signed POST per event (`https://…`, or `http://` to loopback).
+    Http(String),
+    /// A Redis stream, written in the webhook's own commit.
+    Stream(String),
+}
+
+impl Sink {
+    pub fn parse(sink: &str) -> Self {
+        if sink == DEFAULT_SINK {
+            Sink::Stdout
+        } else if let Some(name) = sink.strip_prefix(STREAM_PREFIX) {
+            Sink::Stream(name.to_owned())
+        } else if sink.starts_with("https://") || sink.starts_with("http://") {
+            Sink::Http(sink.to_owned())
+        } else {
+            Sink::File(sink.into())
+        }
+    }
+}
+
+/// A static header sent with every HTTP delivery (its value is a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticHeader {
+    pub name: String,
+    pub value: Secret<String>,
+}
+
+/// An HTTP sink's secrets: its Standard Webhooks signing secret, and what receivers
+/// that cannot check an HMAC check instead. Kept only where the store protects them
+/// (sealed in Redis); `Debug` and [`Registered::redacted`] hide them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpDelivery {
+    /// `whsec_…`.
+    pub signing_secret: Secret<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<StaticHeader>,
+    /// `user:password`, taken from the sink URL's user info (the URL is stored without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<Secret<String>>,
+}
+
+/// A receiver answered 410 Gone: the subscription's deliveries stopped until `redrive`
+/// resumes them (its events wait in the store meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gone {
+    /// Unix seconds.
+    pub since: u64,
+    pub reason: String,
+}
+
 /// One workflow's trigger on the phone number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
@@ -50,8 +113,39 @@ pub struct Subscription {
     pub id: String,
     #[serde(flatten)]
     pub trigger: TriggerSpec,
-    /// Where its events go: a file (JSON lines, appended) or [`DEFAULT_SINK`].
+    /// Where its events go ([`Sink::parse`]): a file (JSON lines, appended),
+    /// [`DEFAULT_SINK`], an HTTP(S) URL or a Redis stream.
     pub sink: String,
+    /// An HTTP sink's secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<HttpDelivery>,
+    /// A Redis stream sink's `MAXLEN ~`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_max_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone: Option<Gone>,
+}
+
+impl Subscription {
+    /// The JSON form without secrets: the names of static headers, not their values.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(Subscription {
+            delivery: None,
+            ..self.clone()
+        })
+        .unwrap_or_default();
+        if let Some(delivery) = &self.delivery {
+            let mut shown = serde_json::json!({"signing_secret": "[redacted]"});
+            if !delivery.headers.is_empty() {
+                shown["headers"] = delivery.headers.iter().map(|h| h.name.clone()).collect();
+            }
+            if delivery.basic_auth.is_some() {
+                shown["basic_auth"] = "[redacted]".into();
+            }
+            value["delivery"] = shown;
+        }
+        value
+    }
 }
 
 /// Everything the store keeps for a phone number.
@@ -110,8 +204,16 @@ impl Registered {
             id: id.clone(),
             trigger,
             sink,
+            delivery: None,
+            stream_max_len: None,
+            gone: None,
         });
         id
+    }
+
+    /// The subscription with this ID.
+    pub fn subscription_mut(&mut self, id: &str) -> Option<&mut Subscription> {
+        self.subscriptions.iter_mut().find(|s| s.id == id)
     }
 
     /// Removes a subscription; false when there is none with that ID.
@@ -140,7 +242,7 @@ impl Registered {
         let mut value = serde_json::json!({
             "registration": self.registration.redacted(),
             "path": self.path(),
-            "subscriptions": self.subscriptions,
+            "subscriptions": self.subscriptions.iter().map(Subscription::redacted).collect::<Vec<_>>(),
         });
         if self.app_secret.is_some() {
             value["app_secret"] = "[redacted]".into();
@@ -198,6 +300,70 @@ pub fn read_file(path: &Path) -> anyhow::Result<Registered> {
         Ok(Stored::Bare(registration)) => Ok(Registered::new(registration)),
         Err(e) => Err(e).with_context(|| format!("{} is not a registration", path.display())),
     }
+}
+
+/// Checks an HTTP sink when it is made: `https://`, or `http://` to a loopback address
+/// (elsewhere only with `allow_http`, which the caller warns about). Gives the URL to
+/// store, without its user info, and that user info (`user:password`) for Basic auth.
+/// No error repeats the URL's password.
+pub fn check_http_sink(
+    url: &str,
+    allow_http: bool,
+) -> anyhow::Result<(String, Option<Secret<String>>)> {
+    let mut parsed = reqwest::Url::parse(url)
+        .ok()
+        .context("the events URL is not a valid URL")?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => anyhow::bail!("the events URL has no host"),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback || allow_http => {}
+        "http" => anyhow::bail!(
+            "the events URL is http:// to a host that is not loopback: events and their \
+             signatures would cross the network in clear; use https://, or \
+             --events-allow-http if you must"
+        ),
+        _ => anyhow::bail!("the events URL must be https:// (or http:// to loopback)"),
+    }
+    let basic = (!parsed.username().is_empty() || parsed.password().is_some()).then(|| {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Secret::new(format!(
+            "{}:{}",
+            decode(parsed.username()),
+            decode(parsed.password().unwrap_or(""))
+        ))
+    });
+    // Cannot fail on a URL with a host.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    parsed.set_fragment(None);
+    Ok((parsed.into(), basic))
+}
+
+/// Checks a Redis stream sink's name (`redis-stream:NAME`): the store must be Redis,
+/// and the name must not be one of the store's own keys.
+pub fn check_stream_sink(name: &str, redis_store: bool) -> anyhow::Result<()> {
+    if !redis_store {
+        anyhow::bail!("a Redis stream sink needs a Redis store (--store redis://…)");
+    }
+    if name.is_empty()
+        || name.len() > 200
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        anyhow::bail!("a stream's name is 1 to 200 characters, without spaces");
+    }
+    if name.starts_with("wa:") {
+        anyhow::bail!("stream names starting with wa: are the store's own");
+    }
+    Ok(())
 }
 
 /// File systems whose files are the kernel's, not data: an events file there would

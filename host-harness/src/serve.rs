@@ -11,7 +11,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -158,7 +157,7 @@ pub async fn serve<H: Handler>(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    eprintln!("serve: accept failed: {e}");
+                    tracing::warn!(error = %e, "serve: accept failed");
                     continue;
                 }
             },
@@ -181,8 +180,8 @@ pub async fn serve<H: Handler>(
     }
     graceful.shutdown().await;
     if !shared.endpoint.drain(DRAIN_GRACE).await {
-        eprintln!(
-            "serve: some events are not written yet; they stay in the outbox for the next start"
+        tracing::warn!(
+            "serve: some events are not delivered yet; they stay in the store for the next start"
         );
     }
     Ok(())
@@ -255,20 +254,28 @@ async fn handle<H: Handler>(
     let started = Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let (response, note) = respond(shared, peer, request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
     let stats = shared.endpoint.stats();
-    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.requests.inc();
+    stats
+        .responses
+        .get_or_create(&crate::metrics::StatusLabels { status })
+        .inc();
+    stats.request_seconds.observe(elapsed.as_secs_f64());
     if !response.status().is_success() {
-        stats.refused.fetch_add(1, Ordering::Relaxed);
+        stats.refused.inc();
     }
     // One line per request, and always one for a failure of ours (its detail is only
     // here: the caller was told nothing); the query (it holds the verify token) is
     // never logged.
     if shared.options.access_log || response.status().is_server_error() {
-        eprintln!(
-            "serve: {peer} {method} {path} {} {note} {:.1}ms",
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64() * 1e3
-        );
+        let ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0;
+        if response.status().is_server_error() {
+            tracing::warn!(%peer, %method, %path, status, note, ms, "request");
+        } else {
+            tracing::info!(%peer, %method, %path, status, note, ms, "request");
+        }
     }
     response
 }

@@ -6,7 +6,6 @@
 //! running the logic as a WebAssembly component costs. Not for production.
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 
 use host_harness::bindings::{self, WebhookRequest};
 use std::collections::{HashSet, VecDeque};
@@ -124,9 +123,7 @@ impl NativeEndpoint {
                 json!({"kind": "host", "message": "events could not be written"}),
             );
         }
-        self.stats
-            .events
-            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.stats.events.inc_by(fresh.len() as u64);
         Reply::text(
             200,
             "text/plain",

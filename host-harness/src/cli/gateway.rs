@@ -8,20 +8,32 @@ use std::time::Duration;
 use anyhow::Context as _;
 use host_harness::Connector;
 use host_harness::bindings::{Properties, removal_name};
+use host_harness::delivery::DeliveryOptions;
 use host_harness::endpoint::{Endpoint, EndpointOptions, Stats};
 use host_harness::fakes::stub_graph::{self, StubGraph};
-use host_harness::registration::{self, Registered, callback_path, check_sink};
+use host_harness::registration::{
+    self, HttpDelivery, Registered, Sink, StaticHeader, callback_path, check_http_sink, check_sink,
+    check_stream_sink,
+};
 use host_harness::serve::{self, ServeOptions};
+use host_harness::standard_webhooks::{SigningSecret, webhook_id};
 use host_harness::store::{self, Store};
 use serde_json::json;
 
 use super::{Failure, answered, baseline, graph_setup, print_json, subscription_trigger};
-use crate::{DisableArgs, EnableArgs, ImportArgs, RegistrationsArgs, ServeArgs, StoreArgs};
+use crate::{
+    DeadLettersArgs, DisableArgs, EnableArgs, ImportArgs, RedriveArgs, RegistrationsArgs,
+    ServeArgs, StoreArgs,
+};
 
 impl StoreArgs {
     /// The embedded store's directory (`None` for Redis).
     fn directory(&self) -> Option<&std::path::Path> {
         (!self.store.contains("://")).then(|| std::path::Path::new(&self.store))
+    }
+
+    fn is_redis(&self) -> bool {
+        self.store.starts_with("redis://") || self.store.starts_with("rediss://")
     }
 
     /// Opens the store `--store` names.
@@ -43,8 +55,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> Failure {
 pub async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failure> {
     let (mut graph_connector, connection) = graph_setup(connector, &args.graph)?;
     let trigger = subscription_trigger(&args)?;
-    let sink = check_sink(&args.events, args.store.directory())
-        .map_err(|e| invalid("events", format!("{e:#}")))?;
+    let (sink, delivery, signing_secret) = checked_sink(&args)?;
     let properties = Properties {
         sender_number: args.sender_number.clone(),
     };
@@ -82,7 +93,8 @@ pub async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failu
                 ),
             ));
         }
-        if sink != registration::DEFAULT_SINK && other.subscriptions.iter().any(|s| s.sink == sink)
+        if matches!(Sink::parse(&sink), Sink::File(_))
+            && other.subscriptions.iter().any(|s| s.sink == sink)
         {
             return Err(invalid(
                 "events",
@@ -112,19 +124,33 @@ pub async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failu
                     registered
                 }
             };
-            *subscribed.lock().unwrap() = registered.subscribe(trigger.clone(), sink.clone());
+            let id = registered.subscribe(trigger.clone(), sink.clone());
+            if let Some(subscription) = registered.subscription_mut(&id) {
+                subscription.delivery = delivery.clone();
+                if matches!(Sink::parse(&sink), Sink::Stream(_)) {
+                    subscription.stream_max_len = Some(args.stream_max_len.max(1));
+                }
+            }
+            *subscribed.lock().unwrap() = id;
             Ok(Some(registered))
         })
         .await?
         .context("the registration vanished")?;
     let id = subscribed.into_inner().unwrap();
+    // The signing secret is shown this once: the receiver needs it, the store keeps it.
+    let shown_once = |mut output: serde_json::Value| {
+        if let Some(secret) = &signing_secret {
+            output["signing_secret"] = secret.expose().clone().into();
+        }
+        output
+    };
     if !kept.pending {
-        return print_json(&json!({
+        return print_json(&shown_once(json!({
             "subscribed": id,
             "meta": "not called: the phone number's callback already points at this registration",
             "registration": kept.redacted(),
             "store": store.describe(),
-        }));
+        })));
     }
     let enabled = graph_connector
         .enable(&connection, &kept.registration)
@@ -153,11 +179,247 @@ pub async fn enable(connector: &Connector, args: EnableArgs) -> Result<(), Failu
         })
         .await?;
     answered(enabled)?;
-    print_json(&json!({
+    print_json(&shown_once(json!({
         "subscribed": id,
         "enabled": kept.registration.redacted(),
         "path": kept.path(),
         "store": store.describe(),
+    })))
+}
+
+/// Headers a delivery sets itself: a static header may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+];
+
+/// `enable --events` checked, in the form to store; an HTTP sink's secrets (a new
+/// signing secret, the static headers, Basic auth from the URL) and the signing secret's
+/// text, to show once.
+#[allow(clippy::type_complexity)]
+fn checked_sink(
+    args: &EnableArgs,
+) -> Result<
+    (
+        String,
+        Option<HttpDelivery>,
+        Option<whatsapp_connector::secret::Secret<String>>,
+    ),
+    Failure,
+> {
+    let sink = Sink::parse(&args.events);
+    if !matches!(sink, Sink::Http(_)) && !args.events_header.is_empty() {
+        return Err(invalid(
+            "events-header",
+            "static headers are for an HTTP sink (--events https://…)",
+        ));
+    }
+    match sink {
+        Sink::Http(_) => {
+            let (url, basic_auth) = check_http_sink(&args.events, args.events_allow_http)
+                .map_err(|e| invalid("events", format!("{e:#}")))?;
+            if args.events_allow_http && url.starts_with("http://") {
+                eprintln!(
+                    "enable: WARNING: --events-allow-http: events, their signatures and any \
+                     static header cross the network in clear to {url}"
+                );
+            }
+            let mut headers = Vec::new();
+            for header in &args.events_header {
+                let (name, value) = header
+                    .split_once(':')
+                    .map(|(n, v)| (n.trim(), v.trim()))
+                    .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+                    .ok_or_else(|| invalid("events-header", "a header is 'Name: value'"))?;
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || reqwest::header::HeaderValue::from_str(value).is_err()
+                {
+                    return Err(invalid(
+                        "events-header",
+                        format!("header {name:?} is not a valid name and value"),
+                    ));
+                }
+                if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                    || (basic_auth.is_some() && name.eq_ignore_ascii_case("authorization"))
+                {
+                    return Err(invalid(
+                        "events-header",
+                        format!("header {name} is set by the delivery itself"),
+                    ));
+                }
+                headers.push(StaticHeader {
+                    name: name.to_owned(),
+                    value: value.to_owned().into(),
+                });
+            }
+            let (_, text) = SigningSecret::generate()?;
+            let delivery = HttpDelivery {
+                signing_secret: text.clone(),
+                headers,
+                basic_auth,
+            };
+            Ok((url, Some(delivery), Some(text)))
+        }
+        Sink::Stream(name) => {
+            check_stream_sink(&name, args.store.is_redis())
+                .map_err(|e| invalid("events", format!("{e:#}")))?;
+            Ok((args.events.clone(), None, None))
+        }
+        Sink::Stdout | Sink::File(_) => {
+            let sink = check_sink(&args.events, args.store.directory())
+                .map_err(|e| invalid("events", format!("{e:#}")))?;
+            Ok((sink, None, None))
+        }
+    }
+}
+
+/// The registration of `phone` (or the only one), or why there is none to use.
+fn registration_of(
+    registrations: Vec<Registered>,
+    phone: Option<&str>,
+) -> Result<Registered, Failure> {
+    let count = registrations.len();
+    let found = match phone {
+        Some(phone) => registrations
+            .into_iter()
+            .find(|r| r.registration.phone_number_id == phone),
+        None if count == 1 => registrations.into_iter().next(),
+        None if count > 1 => {
+            return Err(invalid(
+                "phone-number-id",
+                "the store holds several phone numbers: say which one with --phone-number-id",
+            ));
+        }
+        None => None,
+    };
+    found.ok_or_else(|| invalid("phone-number-id", "the store holds no such registration"))
+}
+
+/// One dead letter as `dead-letters` lists it.
+fn dead_letter_json(
+    registered: &Registered,
+    subscription: &str,
+    letter: &host_harness::store::DeadLetter,
+) -> serde_json::Value {
+    let key = registered.subscription_key(subscription);
+    let event: serde_json::Value =
+        serde_json::from_slice(&letter.entry.line).unwrap_or_else(|_| {
+            String::from_utf8_lossy(&letter.entry.line)
+                .into_owned()
+                .into()
+        });
+    json!({
+        "phone_number_id": registered.registration.phone_number_id,
+        "subscription": subscription,
+        "webhook_id": webhook_id(&key, &letter.entry.dedup_key),
+        "dedup_key": letter.entry.dedup_key,
+        "attempts": letter.entry.attempt,
+        "reason": letter.reason,
+        "dead_since": letter.at,
+        "event": event,
+    })
+}
+
+/// Lists dead letters, as JSON.
+pub async fn dead_letters(args: &DeadLettersArgs) -> Result<(), Failure> {
+    let store = args.store.open().await?;
+    let mut letters = Vec::new();
+    for registered in store.registrations().await? {
+        if args
+            .phone_number_id
+            .as_ref()
+            .is_some_and(|p| *p != registered.registration.phone_number_id)
+        {
+            continue;
+        }
+        for subscription in &registered.subscriptions {
+            if args
+                .subscription
+                .as_ref()
+                .is_some_and(|s| *s != subscription.id)
+            {
+                continue;
+            }
+            let key = registered.subscription_key(&subscription.id);
+            for letter in store.dead_letters(&key).await? {
+                letters.push(dead_letter_json(&registered, &subscription.id, &letter));
+            }
+        }
+    }
+    print_json(&json!({"store": store.describe(), "dead_letters": letters}))
+}
+
+/// Re-drives a subscription: clears its 410 mark, gives its dead letters (or one) a new
+/// schedule. A running `serve` picks them up within a second.
+pub async fn redrive(args: &RedriveArgs) -> Result<(), Failure> {
+    let store = args.store.open().await?;
+    let registered = registration_of(
+        store.registrations().await?,
+        args.phone_number_id.as_deref(),
+    )?;
+    let phone = registered.registration.phone_number_id.clone();
+    let Some(subscription) = registered
+        .subscriptions
+        .iter()
+        .find(|s| s.id == args.subscription)
+    else {
+        return Err(invalid(
+            "subscription",
+            format!(
+                "phone number {phone} has no subscription {}",
+                args.subscription
+            ),
+        ));
+    };
+    let key = registered.subscription_key(&subscription.id);
+    let ids = match &args.event {
+        None => None,
+        Some(event) => {
+            let found: Vec<String> = store
+                .dead_letters(&key)
+                .await?
+                .into_iter()
+                .filter(|l| webhook_id(&key, &l.entry.dedup_key) == *event)
+                .map(|l| l.entry.id)
+                .collect();
+            if found.is_empty() {
+                return Err(invalid(
+                    "event",
+                    format!(
+                        "subscription {} has no dead letter {event}",
+                        subscription.id
+                    ),
+                ));
+            }
+            Some(found)
+        }
+    };
+    let resumed = subscription.gone.is_some();
+    if resumed {
+        let id = subscription.id.clone();
+        store
+            .update(&phone, &|current| {
+                Ok(current.map(|mut registered| {
+                    if let Some(s) = registered.subscription_mut(&id) {
+                        s.gone = None;
+                    }
+                    registered
+                }))
+            })
+            .await?;
+    }
+    let redriven = store.redrive(&key, ids).await?;
+    print_json(&json!({
+        "phone_number_id": phone,
+        "subscription": subscription.id,
+        "redriven": redriven,
+        "resumed": resumed,
     }))
 }
 
@@ -333,6 +595,14 @@ pub async fn serve(connector: Connector, args: ServeArgs) -> Result<(), Failure>
     let options = EndpointOptions {
         store: Some(store.clone()),
         reuse_instances: args.reuse_instances,
+        delivery: DeliveryOptions {
+            schedule: args
+                .retry_schedule
+                .map_or_else(|| DeliveryOptions::default().schedule, |s| s.0),
+            connect_timeout: Duration::from_millis(args.delivery_connect_timeout_ms),
+            timeout: Duration::from_millis(args.delivery_timeout_ms),
+            concurrency: usize::from(args.delivery_concurrency),
+        },
         ..EndpointOptions::new(
             Properties {
                 sender_number: args.sender_number,
@@ -368,6 +638,14 @@ pub async fn serve(connector: Connector, args: ServeArgs) -> Result<(), Failure>
     let stats = Arc::new(Stats::default());
     let endpoint = Arc::new(Endpoint::new(connector, options, sink, stats.clone()));
     endpoint.start().await?;
+    if let Some(admin) = args.admin_listen {
+        let listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("cannot listen on {admin} (--admin-listen)"))?;
+        let address = listener.local_addr().context("no local address")?;
+        eprintln!("serve: admin on http://{address} (/healthz, /readyz, /metrics)");
+        tokio::spawn(host_harness::admin::serve(endpoint.clone(), listener));
+    }
     // SIGINT or SIGTERM (what an orchestrator sends): stop accepting, finish the
     // requests in flight, let the outboxes drain (up to serve::DRAIN_GRACE), exit 0.
     let shutdown = super::stop_signal();

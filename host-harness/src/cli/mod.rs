@@ -52,6 +52,22 @@ pub(crate) fn answered_by<T, E>(call: Call<T, E>, to_json: fn(&E) -> Value) -> R
     call?.map_err(|e| Failure::Connector(to_json(&e)))
 }
 
+/// Log lines go to stderr through `tracing`: text (no colours, for files and journals),
+/// or one JSON object per line (`serve --log-format json`) for a log pipeline.
+pub(crate) fn init_logs(json: bool) {
+    let filter = tracing_subscriber::filter::LevelFilter::INFO;
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(filter)
+        .with_target(false)
+        .with_ansi(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let component = cli
         .component
@@ -89,6 +105,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         // The store's own commands need no component.
         Command::Registrations(args) => return gateway::registrations(args).await,
         Command::ImportRegistration(args) => return gateway::import(args).await,
+        Command::DeadLetters(args) => return gateway::dead_letters(args).await,
+        Command::Redrive(args) => return gateway::redrive(args).await,
         _ => {}
     }
     let (mut limits, allocation) = (cli.limits.limits(), cli.limits.allocation());
@@ -129,7 +147,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => gateway::serve(connector, args).await,
         Command::Enable(args) => gateway::enable(&connector, args).await,
         Command::Disable(args) => gateway::disable(&connector, args).await,
-        Command::Registrations(_) | Command::ImportRegistration(_) => {
+        Command::Registrations(_)
+        | Command::ImportRegistration(_)
+        | Command::DeadLetters(_)
+        | Command::Redrive(_) => {
             unreachable!("handled above")
         }
     }

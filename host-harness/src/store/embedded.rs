@@ -18,7 +18,10 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{Change, Entry, Outbox, Pending, Store, now_secs};
+use super::{
+    Change, DeadLetter, Depth, Entry, Outbox, Pending, Settlement, Store, now_ms as now_ms_u64,
+    now_secs,
+};
 use crate::registration::Registered;
 
 /// How long a write waits for another process's transaction.
@@ -36,7 +39,23 @@ CREATE TABLE IF NOT EXISTS dedup (key TEXT PRIMARY KEY, expires INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     subscription TEXT NOT NULL,
-    line BLOB NOT NULL
+    line BLOB NOT NULL,
+    dedup_key TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS retries (
+    subscription TEXT NOT NULL,
+    id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    due_ms INTEGER NOT NULL,
+    PRIMARY KEY (subscription, id)
+);
+CREATE INDEX IF NOT EXISTS retries_by_due ON retries (subscription, due_ms);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    subscription TEXT NOT NULL,
+    id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (subscription, id)
 );
 CREATE INDEX IF NOT EXISTS outbox_by_subscription ON outbox (subscription, seq);
 CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, file_offset INTEGER);
@@ -113,6 +132,17 @@ impl EmbeddedStore {
         connection.pragma_update(None, "cache_size", -16_000)?;
         connection.pragma_update(None, "wal_autocheckpoint", 4_000)?;
         connection.execute_batch(SCHEMA)?;
+        // A store made before events carried their deduplication key in the outbox.
+        let keyed: i64 = connection.query_row(
+            "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'dedup_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        if keyed == 0 {
+            connection.execute_batch(
+                "ALTER TABLE outbox ADD COLUMN dedup_key TEXT NOT NULL DEFAULT ''",
+            )?;
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -360,14 +390,18 @@ impl Store for EmbeddedStore {
                  ON CONFLICT (key) DO UPDATE SET expires = excluded.expires
                  WHERE dedup.expires <= ?3",
             )?;
-            let mut keep =
-                c.prepare_cached("INSERT INTO outbox (subscription, line) VALUES (?1, ?2)")?;
+            let mut keep = c.prepare_cached(
+                "INSERT INTO outbox (subscription, line, dedup_key) VALUES (?1, ?2, ?3)",
+            )?;
             let mut fresh = Vec::with_capacity(events.len());
             for event in events {
+                if event.stream.is_some() {
+                    anyhow::bail!("a Redis stream sink needs a Redis store");
+                }
                 let key = format!("{}\n{}", event.subscription, event.dedup_key);
                 let new = remember.execute(params![key, expires, now])? == 1;
                 if new {
-                    keep.execute(params![event.subscription, event.line])?;
+                    keep.execute(params![event.subscription, event.line, event.dedup_key])?;
                 }
                 fresh.push(new);
             }
@@ -387,13 +421,15 @@ impl Store for EmbeddedStore {
                 )
                 .optional()?;
             let mut statement = c.prepare_cached(
-                "SELECT seq, line FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, line, dedup_key FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
             )?;
             let entries = statement
                 .query_map(params![subscription, limit as i64], |r| {
                     Ok(Entry {
                         id: r.get::<_, i64>(0)?.to_string(),
                         line: r.get(1)?,
+                        dedup_key: r.get(2)?,
+                        attempt: 0,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -433,6 +469,158 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn due(
+        &self,
+        subscription: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let subscription = subscription.to_owned();
+        let records: Vec<String> = self
+            .run(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT record FROM retries WHERE subscription = ?1 AND due_ms <= ?2
+                     ORDER BY due_ms LIMIT ?3",
+                )?;
+                let rows = statement
+                    .query_map(params![subscription, now_ms as i64, limit as i64], |r| {
+                        r.get(0)
+                    })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).context("an event set aside is damaged"))
+            .collect()
+    }
+
+    async fn settle(&self, subscription: &str, settlement: Settlement) -> anyhow::Result<()> {
+        let subscription = subscription.to_owned();
+        let through: Option<i64> = settlement
+            .through
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("not an outbox position")?;
+        let later = settlement
+            .later
+            .iter()
+            .map(|(entry, due)| Ok((entry.id.clone(), serde_json::to_string(entry)?, *due as i64)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let dead = settlement
+            .dead
+            .iter()
+            .map(|letter| {
+                Ok((
+                    letter.entry.id.clone(),
+                    serde_json::to_string(letter)?,
+                    letter.at as i64,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let done = settlement.done;
+        self.run(move |c| {
+            if let Some(through) = through {
+                c.prepare_cached("DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2")?
+                    .execute(params![subscription, through])?;
+            }
+            let mut forget =
+                c.prepare_cached("DELETE FROM retries WHERE subscription = ?1 AND id = ?2")?;
+            for id in done {
+                forget.execute(params![subscription, id])?;
+            }
+            let mut set_aside = c.prepare_cached(
+                "INSERT INTO retries (subscription, id, record, due_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (subscription, id) DO UPDATE
+                 SET record = excluded.record, due_ms = excluded.due_ms",
+            )?;
+            for (id, record, due) in later {
+                set_aside.execute(params![subscription, id, record, due])?;
+            }
+            let mut bury = c.prepare_cached(
+                "INSERT INTO dead_letters (subscription, id, record, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (subscription, id) DO UPDATE SET record = excluded.record, at = excluded.at",
+            )?;
+            for (id, record, at) in dead {
+                bury.execute(params![subscription, id, record, at])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, subscription: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        let subscription = subscription.to_owned();
+        let records: Vec<String> = self
+            .run(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT record FROM dead_letters WHERE subscription = ?1 ORDER BY at, rowid",
+                )?;
+                let rows = statement.query_map([subscription], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).context("a dead letter is damaged"))
+            .collect()
+    }
+
+    async fn redrive(&self, subscription: &str, ids: Option<Vec<String>>) -> anyhow::Result<usize> {
+        let letters = self.dead_letters(subscription).await?;
+        let subscription = subscription.to_owned();
+        let now = now_ms_u64() as i64;
+        let moved: Vec<(String, String)> = letters
+            .into_iter()
+            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.entry.id)))
+            .map(|l| {
+                let entry = Entry {
+                    attempt: 0,
+                    ..l.entry
+                };
+                Ok((entry.id.clone(), serde_json::to_string(&entry)?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        self.run(move |c| {
+            let mut count = 0;
+            for (id, record) in moved {
+                // Only a letter still dead moves (another redrive may have been first).
+                if c.execute(
+                    "DELETE FROM dead_letters WHERE subscription = ?1 AND id = ?2",
+                    params![subscription, id],
+                )? == 1
+                {
+                    c.execute(
+                        "INSERT OR REPLACE INTO retries (subscription, id, record, due_ms)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![subscription, id, record, now],
+                    )?;
+                    count += 1;
+                }
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn depth(&self, subscription: &str) -> anyhow::Result<Depth> {
+        let subscription = subscription.to_owned();
+        self.run(move |c| {
+            let count = |sql: &str| -> rusqlite::Result<u64> {
+                c.prepare_cached(sql)?
+                    .query_row([&subscription], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+            };
+            Ok(Depth {
+                outbox: count("SELECT count(*) FROM outbox WHERE subscription = ?1")?,
+                retrying: count("SELECT count(*) FROM retries WHERE subscription = ?1")?,
+                dead: count("SELECT count(*) FROM dead_letters WHERE subscription = ?1")?,
+            })
+        })
+        .await
+    }
+
     async fn claim(&self, subscription: &str, holder: &str, ttl: Duration) -> anyhow::Result<bool> {
         let (subscription, holder) = (subscription.to_owned(), holder.to_owned());
         let now = now_ms();
@@ -461,6 +649,7 @@ mod tests {
             subscription: subscription.into(),
             dedup_key: key.into(),
             line: format!("{{\"k\":\"{key}\"}}\n").into_bytes(),
+            stream: None,
         }
     }
 
@@ -519,6 +708,88 @@ mod tests {
                 assert_eq!(mode(&entry.unwrap().path()), 0o600);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn retries_and_dead_letters_are_settled_in_one_step_and_redriven() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(60)).unwrap();
+        store
+            .commit(vec![
+                pending("s", "a"),
+                pending("s", "b"),
+                pending("s", "c"),
+            ])
+            .await
+            .unwrap();
+        let fresh = store.outbox("s", 10).await.unwrap().entries;
+        assert_eq!(fresh[0].dedup_key, "a", "the key travels with the event");
+        // a delivered, b failed (due at 1,000), c failed for the last time.
+        let later = Entry {
+            attempt: 1,
+            ..fresh[1].clone()
+        };
+        let dead = DeadLetter {
+            entry: Entry {
+                attempt: 8,
+                ..fresh[2].clone()
+            },
+            reason: "the receiver answered 500".into(),
+            at: 5,
+        };
+        store
+            .settle(
+                "s",
+                Settlement {
+                    through: Some(fresh[2].id.clone()),
+                    later: vec![(later.clone(), 1_000)],
+                    dead: vec![dead.clone()],
+                    ..Settlement::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(store.outbox("s", 10).await.unwrap().entries.is_empty());
+        assert!(
+            store.due("s", 999, 10).await.unwrap().is_empty(),
+            "not due yet"
+        );
+        assert_eq!(
+            store.due("s", 1_000, 10).await.unwrap(),
+            std::slice::from_ref(&later)
+        );
+        assert_eq!(
+            store.depth("s").await.unwrap(),
+            Depth {
+                outbox: 0,
+                retrying: 1,
+                dead: 1
+            }
+        );
+        // b delivered on its retry: it leaves the retry set.
+        store
+            .settle(
+                "s",
+                Settlement {
+                    done: vec![later.id.clone()],
+                    ..Settlement::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(store.due("s", u64::MAX >> 1, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.dead_letters("s").await.unwrap(),
+            std::slice::from_ref(&dead)
+        );
+        assert_eq!(store.redrive("s", Some(vec!["x".into()])).await.unwrap(), 0);
+        assert_eq!(store.redrive("s", None).await.unwrap(), 1);
+        assert_eq!(store.redrive("s", None).await.unwrap(), 0, "moved once");
+        assert!(store.dead_letters("s").await.unwrap().is_empty());
+        let again = store.due("s", now_ms_u64(), 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempt, 0, "a new schedule");
+        assert_eq!(again[0].line, dead.entry.line);
     }
 
     #[tokio::test]

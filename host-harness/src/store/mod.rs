@@ -51,14 +51,72 @@ pub struct Pending {
     pub subscription: String,
     pub dedup_key: String,
     pub line: Vec<u8>,
+    /// Instead of the subscription's outbox, the Redis stream it goes to (a Redis
+    /// store only).
+    pub stream: Option<StreamTarget>,
 }
 
-/// One event in an outbox.
+/// A Redis stream sink: its key and `MAXLEN ~`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTarget {
+    pub key: String,
+    pub max_len: u64,
+}
+
+/// One event in an outbox, or set aside for a later attempt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
-    /// Its position, increasing within the outbox (opaque to the caller).
+    /// Its position, increasing within the outbox (opaque to the caller); an entry set
+    /// aside is named by its event (`k:` and its deduplication key), since a position
+    /// may be taken again by a later event once the outbox emptied.
     pub id: String,
+    /// Its deduplication key (what its `webhook-id` is made from).
+    pub dedup_key: String,
+    #[serde(with = "line")]
     pub line: Vec<u8>,
+    /// Attempts made so far (0 in the outbox).
+    pub attempt: u32,
+}
+
+/// Event lines are JSON text: stored as a string in JSON records.
+mod line {
+    pub fn serialize<S: serde::Serializer>(line: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(line))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(String::into_bytes)
+    }
+}
+
+/// An event whose last attempt failed: it waits for `redrive`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    pub entry: Entry,
+    /// Why the last attempt failed.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// What a round of deliveries did, settled in one atomic step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// The outbox's entries up to this one (an [`Entry::id`]) were all attempted.
+    pub through: Option<String>,
+    /// Entries set aside earlier that are done with: delivered, or dead now.
+    pub done: Vec<String>,
+    /// Entries to attempt again at a time (Unix milliseconds); each carries the
+    /// attempts made so far.
+    pub later: Vec<(Entry, u64)>,
+    pub dead: Vec<DeadLetter>,
+}
+
+/// How many of a subscription's events wait, and where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Depth {
+    pub outbox: u64,
+    pub retrying: u64,
+    pub dead: u64,
 }
 
 /// A subscription's undelivered events, oldest first, and where its sink stood when the
@@ -120,6 +178,33 @@ pub trait Store: Send + Sync + 'static {
         offset: Option<u64>,
     ) -> anyhow::Result<()>;
 
+    /// Up to `limit` events set aside whose next attempt is due at `now_ms` (Unix
+    /// milliseconds) or before, the most overdue first.
+    async fn due(
+        &self,
+        subscription: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Entry>>;
+
+    /// Records a round of deliveries ([`Settlement`]) in one atomic step.
+    async fn settle(&self, subscription: &str, settlement: Settlement) -> anyhow::Result<()>;
+
+    /// The subscription's dead letters, oldest first.
+    async fn dead_letters(&self, subscription: &str) -> anyhow::Result<Vec<DeadLetter>>;
+
+    /// Gives dead letters (those with these [`Entry::id`]s; `None`: all) a new schedule
+    /// starting now. How many were moved.
+    async fn redrive(&self, subscription: &str, ids: Option<Vec<String>>) -> anyhow::Result<usize>;
+
+    /// How many events wait in the outbox, for a retry, and dead.
+    async fn depth(&self, subscription: &str) -> anyhow::Result<Depth>;
+
+    /// Whether [`Pending::stream`] can be committed (a Redis store).
+    fn has_streams(&self) -> bool {
+        false
+    }
+
     /// Takes or renews the right to deliver a subscription's events for `ttl`: only one
     /// holder at a time, and a holder that dies loses it when `ttl` runs out.
     async fn claim(&self, subscription: &str, holder: &str, ttl: Duration) -> anyhow::Result<bool>;
@@ -139,6 +224,13 @@ pub async fn open(location: &str, dedup_ttl: Duration) -> anyhow::Result<Arc<dyn
             .await??;
         Ok(Arc::new(store))
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Seconds since the Unix epoch.

@@ -8,7 +8,11 @@
 //! | `wa:registrations` | hash | phone number ID → registration JSON, secrets sealed |
 //! | `wa:version` | integer | bumped by every registration change |
 //! | `wa:seen:{subscription}:{dedup key}` | string, `EX` TTL | a deduplication key |
-//! | `wa:outbox:{subscription}` | stream | undelivered event lines (field `e`) |
+//! | `wa:outbox:{subscription}` | stream | undelivered events: line `e`, deduplication key `k` |
+//! | `wa:retry:{subscription}` | sorted set | events set aside for another attempt, by due time (ms) |
+//! | `wa:retrying:{subscription}` | hash | those events (ID → JSON with their attempts) |
+//! | `wa:dead:{subscription}` | hash | dead letters (ID → JSON with the last failure) |
+//! | any stream a `redis-stream:` sink names | stream | `event`, `dedup_key`, `webhook_id`; `MAXLEN ~` |
 //! | `wa:cursor:{subscription}` | string | the sink file's length at the last acknowledgement |
 //! | `wa:claim:{subscription}` | string, `PX` | which instance delivers the subscription now |
 //!
@@ -30,7 +34,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, IntoConnectionInfo as _, Script};
 
 use super::seal::Key;
-use super::{Change, Entry, Outbox, Pending, Store};
+use super::{Change, DeadLetter, Depth, Entry, Outbox, Pending, Settlement, Store};
 use crate::registration::Registered;
 
 /// The environment variable with the Redis password, when the URL carries none.
@@ -45,19 +49,71 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const REGISTRATIONS: &str = "wa:registrations";
 const VERSION: &str = "wa:version";
 
-/// KEYS: per event, its `seen` key then its outbox. ARGV[1]: the TTL in seconds; ARGV[1+i]:
-/// event i's line. Returns 1 (fresh) or 0 (duplicate) per event.
+/// KEYS: per event, its `seen` key then where it goes (its outbox, or a stream sink).
+/// ARGV[1]: the TTL in seconds; then per event four: its line, its deduplication key,
+/// the stream's `MAXLEN ~` ('' for an outbox) and its webhook ID. Returns 1 (fresh) or 0
+/// (duplicate) per event.
 const COMMIT: &str = r"
 local fresh = {}
 for i = 1, #KEYS / 2 do
+  local a = 2 + (i - 1) * 4
   if redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[2 * i], '*', 'e', ARGV[i + 1])
+    if ARGV[a + 2] == '' then
+      redis.call('XADD', KEYS[2 * i], '*', 'e', ARGV[a], 'k', ARGV[a + 1])
+    else
+      redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[a + 2], '*',
+        'event', ARGV[a], 'dedup_key', ARGV[a + 1], 'webhook_id', ARGV[a + 3])
+    end
     fresh[i] = 1
   else
     fresh[i] = 0
   end
 end
 return fresh
+";
+
+/// KEYS: the outbox, the retry schedule (sorted set), the retry records (hash), the
+/// dead letters (hash). ARGV[1]: the outbox's first ID to keep ('' keeps all); then a
+/// count and that many IDs done with; a count and that many (ID, due ms, record); a
+/// count and that many (ID, record) dead.
+const SETTLE: &str = r"
+if ARGV[1] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1]) end
+local i = 2
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('ZREM', KEYS[2], ARGV[i]); redis.call('HDEL', KEYS[3], ARGV[i]); i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i]); redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+  i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+return 1
+";
+
+/// KEYS: the retry schedule, the retry records. ARGV: now (ms), limit. The records due.
+const DUE: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))
+";
+
+/// KEYS: the dead letters, the retry schedule, the retry records. ARGV: now (ms), then
+/// (ID, record) pairs. Moves each letter still dead; how many moved.
+const REDRIVE: &str = r"
+local moved = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
 ";
 
 /// KEYS: the registrations hash, the version. ARGV: phone, expected ('' absent, else 'v'
@@ -98,6 +154,9 @@ pub struct RedisStore {
     commit: Script,
     swap: Script,
     claim: Script,
+    settle: Script,
+    due: Script,
+    redrive: Script,
 }
 
 /// The URL without its user info (a password may be there).
@@ -160,6 +219,9 @@ impl RedisStore {
             commit: Script::new(COMMIT),
             swap: Script::new(SWAP),
             claim: Script::new(CLAIM),
+            settle: Script::new(SETTLE),
+            due: Script::new(DUE),
+            redrive: Script::new(REDRIVE),
         };
         store.registrations().await?;
         Ok(store)
@@ -277,15 +339,27 @@ impl Store for RedisStore {
         let mut invocation = self.commit.prepare_invoke();
         invocation.arg(self.dedup_ttl.as_secs().max(1));
         for event in &events {
-            invocation
-                .key(format!(
-                    "wa:seen:{}:{}",
-                    event.subscription, event.dedup_key
-                ))
-                .key(format!("wa:outbox:{}", event.subscription));
-        }
-        for event in &events {
-            invocation.arg(&event.line[..]);
+            invocation.key(format!(
+                "wa:seen:{}:{}",
+                event.subscription, event.dedup_key
+            ));
+            match &event.stream {
+                None => invocation
+                    .key(format!("wa:outbox:{}", event.subscription))
+                    .arg(&event.line[..])
+                    .arg(&event.dedup_key)
+                    .arg("")
+                    .arg(""),
+                Some(stream) => invocation
+                    .key(&stream.key)
+                    .arg(event.line.strip_suffix(b"\n").unwrap_or(&event.line))
+                    .arg(&event.dedup_key)
+                    .arg(stream.max_len.max(1))
+                    .arg(crate::standard_webhooks::webhook_id(
+                        &event.subscription,
+                        &event.dedup_key,
+                    )),
+            };
         }
         let fresh: Vec<i64> = invocation
             .invoke_async(&mut self.connection())
@@ -306,7 +380,13 @@ impl Store for RedisStore {
             .into_iter()
             .map(|entry| {
                 let line: Vec<u8> = entry.get("e").context("an outbox entry has no event")?;
-                Ok(Entry { id: entry.id, line })
+                let dedup_key: String = entry.get("k").unwrap_or_default();
+                Ok(Entry {
+                    id: entry.id,
+                    dedup_key,
+                    line,
+                    attempt: 0,
+                })
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Outbox { offset, entries })
@@ -338,6 +418,123 @@ impl Store for RedisStore {
             .await
             .map_err(self.unreachable())?;
         Ok(())
+    }
+
+    async fn due(
+        &self,
+        subscription: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let records: Vec<Option<String>> = self
+            .due
+            .key(format!("wa:retry:{subscription}"))
+            .key(format!("wa:retrying:{subscription}"))
+            .arg(now_ms)
+            .arg(limit)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(self.unreachable())?;
+        records
+            .iter()
+            .flatten()
+            .map(|r| serde_json::from_str(r).context("an event set aside is damaged"))
+            .collect()
+    }
+
+    async fn settle(&self, subscription: &str, settlement: Settlement) -> anyhow::Result<()> {
+        let mut invocation = self.settle.prepare_invoke();
+        invocation
+            .key(format!("wa:outbox:{subscription}"))
+            .key(format!("wa:retry:{subscription}"))
+            .key(format!("wa:retrying:{subscription}"))
+            .key(format!("wa:dead:{subscription}"));
+        match &settlement.through {
+            Some(through) => invocation.arg(next_id(through)?),
+            None => invocation.arg(""),
+        };
+        invocation.arg(settlement.done.len());
+        for id in &settlement.done {
+            invocation.arg(id);
+        }
+        invocation.arg(settlement.later.len());
+        for (entry, due) in &settlement.later {
+            invocation
+                .arg(&entry.id)
+                .arg(*due)
+                .arg(serde_json::to_string(entry)?);
+        }
+        invocation.arg(settlement.dead.len());
+        for letter in &settlement.dead {
+            invocation
+                .arg(&letter.entry.id)
+                .arg(serde_json::to_string(letter)?);
+        }
+        let _: i64 = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(self.unreachable())?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, subscription: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        let records: Vec<(String, String)> = self
+            .connection()
+            .hgetall(format!("wa:dead:{subscription}"))
+            .await
+            .map_err(self.unreachable())?;
+        let mut letters = records
+            .iter()
+            .map(|(_, r)| serde_json::from_str(r).context("a dead letter is damaged"))
+            .collect::<anyhow::Result<Vec<DeadLetter>>>()?;
+        letters.sort_by(|a, b| (a.at, &a.entry.id).cmp(&(b.at, &b.entry.id)));
+        Ok(letters)
+    }
+
+    async fn redrive(&self, subscription: &str, ids: Option<Vec<String>>) -> anyhow::Result<usize> {
+        let letters = self.dead_letters(subscription).await?;
+        let mut invocation = self.redrive.prepare_invoke();
+        invocation
+            .key(format!("wa:dead:{subscription}"))
+            .key(format!("wa:retry:{subscription}"))
+            .key(format!("wa:retrying:{subscription}"))
+            .arg(super::now_ms());
+        for letter in letters
+            .into_iter()
+            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.entry.id)))
+        {
+            let entry = Entry {
+                attempt: 0,
+                ..letter.entry
+            };
+            invocation
+                .arg(&entry.id)
+                .arg(serde_json::to_string(&entry)?);
+        }
+        let moved: usize = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(self.unreachable())?;
+        Ok(moved)
+    }
+
+    async fn depth(&self, subscription: &str) -> anyhow::Result<Depth> {
+        let (outbox, retrying, dead): (u64, u64, u64) = redis::pipe()
+            .xlen(format!("wa:outbox:{subscription}"))
+            .zcard(format!("wa:retry:{subscription}"))
+            .hlen(format!("wa:dead:{subscription}"))
+            .query_async(&mut self.connection())
+            .await
+            .map_err(self.unreachable())?;
+        Ok(Depth {
+            outbox,
+            retrying,
+            dead,
+        })
+    }
+
+    fn has_streams(&self) -> bool {
+        true
     }
 
     async fn claim(&self, subscription: &str, holder: &str, ttl: Duration) -> anyhow::Result<bool> {

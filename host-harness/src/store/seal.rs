@@ -16,8 +16,28 @@ use super::STORE_KEY_VARIABLE;
 
 const PREFIX: &str = "sealed:v1:";
 
-/// Where a registration's JSON form holds secrets.
-const SECRET_POINTERS: &[&str] = &["/registration/verify_token", "/app_secret"];
+/// Where a registration's JSON form holds secrets: its verify token and app secret,
+/// and each HTTP subscription's signing secret, Basic auth and static header values.
+fn secret_pointers(record: &Value) -> Vec<String> {
+    let mut pointers = vec![
+        "/registration/verify_token".to_owned(),
+        "/app_secret".to_owned(),
+    ];
+    let subscriptions = record["subscriptions"].as_array().map_or(0, Vec::len);
+    for i in 0..subscriptions {
+        let delivery = format!("/subscriptions/{i}/delivery");
+        let headers = record
+            .pointer(&format!("{delivery}/headers"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        for j in 0..headers {
+            pointers.push(format!("{delivery}/headers/{j}/value"));
+        }
+        pointers.push(format!("{delivery}/signing_secret"));
+        pointers.push(format!("{delivery}/basic_auth"));
+    }
+    pointers
+}
 
 /// The store key. `Debug` never shows it.
 #[derive(Clone)]
@@ -63,8 +83,8 @@ impl Key {
 
     /// The record with every secret sealed.
     pub fn seal(&self, mut record: Value, phone_number_id: &str) -> anyhow::Result<Value> {
-        for pointer in SECRET_POINTERS {
-            if let Some(slot) = record.pointer_mut(pointer)
+        for pointer in secret_pointers(&record) {
+            if let Some(slot) = record.pointer_mut(&pointer)
                 && let Some(plain) = slot.as_str()
             {
                 let mut nonce = [0u8; 24];
@@ -95,8 +115,8 @@ impl Key {
     /// The record with every sealed secret opened. Fails without the key, or with
     /// another one.
     pub fn open(&self, mut record: Value, phone_number_id: &str) -> anyhow::Result<Value> {
-        for pointer in SECRET_POINTERS {
-            if let Some(slot) = record.pointer_mut(pointer)
+        for pointer in secret_pointers(&record) {
+            if let Some(slot) = record.pointer_mut(&pointer)
                 && let Some(sealed) = slot.as_str().and_then(|s| s.strip_prefix(PREFIX))
             {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -140,11 +160,28 @@ mod tests {
         let record = serde_json::json!({
             "registration": {"phone_number_id": "1", "verify_token": "TOKENvalue"},
             "app_secret": "APPsecret",
+            "subscriptions": [
+                {"id": "1", "sink": "-"},
+                {"id": "2", "sink": "https://x", "delivery": {
+                    "signing_secret": "whsec_SIGNING",
+                    "headers": [{"name": "X-Key", "value": "HEADERvalue"}],
+                    "basic_auth": "user:BASICpass",
+                }},
+            ],
         });
         let sealed = key.seal(record.clone(), "1").unwrap();
         let text = sealed.to_string();
         assert!(
-            !text.contains("TOKENvalue") && !text.contains("APPsecret"),
+            [
+                "TOKENvalue",
+                "APPsecret",
+                "SIGNING",
+                "HEADERvalue",
+                "BASICpass"
+            ]
+            .iter()
+            .all(|s| !text.contains(s))
+                && text.contains("X-Key"),
             "{text}"
         );
         assert_eq!(key.open(sealed.clone(), "1").unwrap(), record);

@@ -17,17 +17,18 @@ use crate::redis_server::RedisServer;
 use crate::*;
 
 /// The key that seals secrets in the tests' Redis stores.
-const STORE_KEY: &str = "5f1c2a3b4c5d6e7f808192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7";
-const PHONE: &str = "106540352242922";
-const PATH: &str = "/whatsapp/106540352242922";
+pub(crate) const STORE_KEY: &str =
+    "5f1c2a3b4c5d6e7f808192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7";
+pub(crate) const PHONE: &str = "106540352242922";
+pub(crate) const PATH: &str = "/whatsapp/106540352242922";
 
-fn key_env() -> [(&'static str, &'static str); 1] {
+pub(crate) fn key_env() -> [(&'static str, &'static str); 1] {
     [("WHATSAPP_STORE_KEY", STORE_KEY)]
 }
 
 /// `enable` with the built-in stub Graph API (it verifies the callback in process):
 /// phone number `phone`'s webhooks at `path`, events to `events`.
-fn enable(store: &str, phone: &str, path: &str, events: &Path, extra: &[&str]) -> Value {
+pub(crate) fn enable(store: &str, phone: &str, path: &str, events: &Path, extra: &[&str]) -> Value {
     let url = format!("https://gw.example.com{path}");
     let mut args = vec![
         "enable",
@@ -57,7 +58,7 @@ fn enable(store: &str, phone: &str, path: &str, events: &Path, extra: &[&str]) -
     stdout_json(&output)
 }
 
-fn free_address() -> SocketAddr {
+pub(crate) fn free_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
@@ -108,7 +109,7 @@ fn exactly_once(path: &Path, expected: &[String]) {
 
 /// Posts `body` (signed) until it is answered 200, as Meta retries; the statuses of the
 /// attempts that were not.
-async fn until_accepted(address: SocketAddr, path: &str, body: &[u8]) -> Vec<u16> {
+pub(crate) async fn until_accepted(address: SocketAddr, path: &str, body: &[u8]) -> Vec<u16> {
     let mut refused = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -148,7 +149,7 @@ async fn until_accepted(address: SocketAddr, path: &str, body: &[u8]) -> Vec<u16
     panic!("never accepted");
 }
 
-fn bodies(tag: &str, n: usize) -> (Vec<Vec<u8>>, Vec<String>) {
+pub(crate) fn bodies(tag: &str, n: usize) -> (Vec<Vec<u8>>, Vec<String>) {
     let bodies = (0..n)
         .map(|i| webhook_with_messages(1, &format!("{tag}{i}")))
         .collect();
@@ -437,6 +438,7 @@ async fn redis_dedup_keys_expire_after_their_ttl() {
         subscription: "s".into(),
         dedup_key: "wamid.A".into(),
         line: b"{}\n".to_vec(),
+        stream: None,
     };
     assert_eq!(
         store.commit(vec![event(), event()]).await.unwrap(),

@@ -10,15 +10,19 @@
 //! - `durable_store`: the gateway's store under faults: restarts, `kill -9`, two
 //!   instances, Redis stopped, a full disk, many numbers, the 0.2 import;
 //! - `hardening`: the third round's defects (#22), each reproduced;
+//! - `deliveries`: signed HTTP deliveries, retries, 410, dead letters, the Redis stream
+//!   sink and the admin endpoints, against real receivers (`receiver`);
 //! - `redis_server`: a real `redis-server` per test, on a free loopback port.
 //!
 //! Below: what they share, the binary, distinctive secrets and a running `serve`.
 
 mod cli;
+mod deliveries;
 mod durable_store;
 mod end_to_end_lifecycle;
 mod hardening;
 mod large_webhooks;
+mod receiver;
 mod redis_server;
 mod sandbox;
 mod secrets;

@@ -1,0 +1,402 @@
+//! The HTTP delivery benchmark (#23), against a receiver in this process on loopback
+//! (keep-alive, answers 204) and the release `host-harness` binary:
+//!
+//! 1. **the receiver's own rate:** wrk (2 threads, 16 connections, 5 s) POSTing to it;
+//! 2. **deliveries/s:** `EVENTS` events accepted while the subscription is stopped (the
+//!    receiver answered 410), then `redrive` and a fresh `serve`: the burst's rate at the
+//!    receiver, and its ratio to (1);
+//! 3. **latency** from each webhook's 200 to its event's arrival, at about 1,000
+//!    webhooks/s, p50/p99/max;
+//! 4. **webhooks under delivery load:** wrk (16 connections, 10 s, distinct signed bodies
+//!    from `benches/signed_bodies.py`) against `serve` with a standard-output
+//!    subscription (the store issue's figure), then with the HTTP one: the ratio, and
+//!    the deliveries made meanwhile.
+//!
+//! ```sh
+//! cargo build --release -p host-harness --example delivery_bench
+//! target/release/examples/delivery_bench target/release/host-harness
+//! ```
+//!
+//! Needs wrk and python3. Prints one JSON object.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+use host_harness::fakes::loopback::Client;
+use host_harness::fakes::{signed_post, webhook_with_messages};
+
+const SECRET: &str = "bench-app-secret";
+const PHONE: &str = "106540352242922";
+const URL: &str = "https://bench.example.com/webhook";
+const PATH: &str = "/webhook";
+
+/// When each message arrived at the receiver.
+#[derive(Default)]
+struct Arrivals {
+    at: Mutex<Vec<(String, Instant)>>,
+    gone: AtomicBool,
+}
+
+fn message_id(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.find("\"id\":\"wamid.")
+        .and_then(|at| {
+            let rest = &text[at + 6..];
+            rest.find('"').map(|end| rest[..end].to_owned())
+        })
+        .unwrap_or_default()
+}
+
+async fn receiver(arrivals: Arc<Arrivals>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let arrivals = arrivals.clone();
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let arrivals = arrivals.clone();
+                async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    let id = message_id(&body);
+                    if !id.is_empty() {
+                        arrivals.at.lock().unwrap().push((id, Instant::now()));
+                    }
+                    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                    *response.status_mut() = if arrivals.gone.load(Ordering::Relaxed) {
+                        hyper::StatusCode::GONE
+                    } else {
+                        hyper::StatusCode::NO_CONTENT
+                    };
+                    Ok::<_, hyper::Error>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+/// `host-harness serve` on a free port: the child and its address.
+fn serve(bin: &Path, store: &Path, extra: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--app-secret",
+            SECRET,
+            "--no-access-log",
+        ])
+        .arg("--store")
+        .arg(store)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    (child, address)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn run(bin: &Path, args: &[&str]) {
+    let output = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// wrk's requests per second.
+fn wrk(args: &[&str], env: &[(&str, &str)]) -> f64 {
+    let mut command = Command::new("wrk");
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("wrk");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {text}"))
+}
+
+/// Posts each body once, `connections` at a time, pacing each connection to one request
+/// per `every`; when each was answered 200, by message ID.
+async fn post(
+    address: SocketAddr,
+    bodies: Vec<(String, Vec<u8>)>,
+    connections: usize,
+    every: Duration,
+) -> HashMap<String, Instant> {
+    let answered = Arc::new(Mutex::new(HashMap::new()));
+    let mut tasks = Vec::new();
+    let per = bodies.len().div_ceil(connections);
+    for chunk in bodies.chunks(per) {
+        let (chunk, answered) = (chunk.to_vec(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(address).await.unwrap();
+            let mut next = tokio::time::Instant::now();
+            for (id, body) in chunk {
+                if !every.is_zero() {
+                    tokio::time::sleep_until(next).await;
+                    next += every;
+                }
+                let answer = client
+                    .webhook(PATH, signed_post(body, SECRET))
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status, 200, "{}", answer.text());
+                answered.lock().unwrap().insert(id, Instant::now());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    Arc::try_unwrap(answered).unwrap().into_inner().unwrap()
+}
+
+fn bodies(tag: &str, n: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let tag = format!("{tag}{i}");
+            (format!("wamid.{tag}.0"), webhook_with_messages(1, &tag))
+        })
+        .collect()
+}
+
+async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while arrivals.at.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let bin = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "target/release/host-harness".into()),
+    );
+    let events: usize = std::env::var("EVENTS").map_or(20_000, |v| v.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let arrivals = Arc::new(Arrivals::default());
+    let address = receiver(arrivals.clone()).await;
+    let hook = format!("http://{address}/hook");
+
+    // 1. The receiver's own rate.
+    let lua = dir.path().join("post.lua");
+    let sample = String::from_utf8(webhook_with_messages(1, "wrk")).unwrap();
+    std::fs::write(
+        &lua,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+            serde_json::to_string(&sample).unwrap()
+        ),
+    )
+    .unwrap();
+    let receiver_rps = tokio::task::spawn_blocking({
+        let (lua, hook) = (lua.clone(), hook.clone());
+        move || {
+            wrk(
+                &["-t2", "-c16", "-d5s", "-s", lua.to_str().unwrap(), &hook],
+                &[],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    arrivals.at.lock().unwrap().clear();
+
+    // 2. A burst: events accepted while the subscription is stopped by a 410, then
+    //    re-driven into a fresh serve.
+    let store = dir.path().join("http-store");
+    let store_arg = store.to_str().unwrap();
+    run(
+        &bin,
+        &[
+            "enable",
+            "--store",
+            store_arg,
+            "--phone-number-id",
+            PHONE,
+            "--webhook-url",
+            URL,
+            "--events",
+            &hook,
+        ],
+    );
+    arrivals.gone.store(true, Ordering::Relaxed);
+    let (child, serving) = serve(&bin, &store, &[]);
+    post(serving, bodies("burst", events), 16, Duration::ZERO).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop(child);
+    arrivals.gone.store(false, Ordering::Relaxed);
+    arrivals.at.lock().unwrap().clear();
+    run(
+        &bin,
+        &["redrive", "--store", store_arg, "--subscription", "1"],
+    );
+    let (child, serving) = serve(&bin, &store, &[]);
+    wait_for(&arrivals, events, Duration::from_secs(120)).await;
+    let burst: Vec<Instant> = arrivals
+        .at
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    let delivered = burst.len();
+    let span = burst
+        .iter()
+        .max()
+        .unwrap()
+        .duration_since(*burst.iter().min().unwrap());
+    let deliveries_per_second = delivered as f64 / span.as_secs_f64();
+    arrivals.at.lock().unwrap().clear();
+
+    // 3. Latency from the 200 to the arrival, at about 1,000 webhooks/s.
+    let answered = post(
+        serving,
+        bodies("latency", 5_000),
+        8,
+        Duration::from_millis(8),
+    )
+    .await;
+    wait_for(&arrivals, answered.len(), Duration::from_secs(30)).await;
+    let mut lags: Vec<f64> = arrivals
+        .at
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(id, at)| {
+            answered
+                .get(id)
+                .map(|ok| at.saturating_duration_since(*ok).as_secs_f64() * 1e3)
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    stop(child);
+    arrivals.at.lock().unwrap().clear();
+
+    // 4. Webhooks under delivery load, against the same serve with a stdout sink.
+    let bodies_file = dir.path().join("bodies");
+    let out = std::fs::File::create(&bodies_file).unwrap();
+    let generated = Command::new("python3")
+        .args(["benches/signed_bodies.py", "400000", SECRET])
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    let mut webhook_rps = HashMap::new();
+    for sink in ["-", hook.as_str()] {
+        let store = dir.path().join(if sink == "-" {
+            "stdout-store"
+        } else {
+            "load-store"
+        });
+        let store_arg = store.to_str().unwrap().to_owned();
+        run(
+            &bin,
+            &[
+                "enable",
+                "--store",
+                &store_arg,
+                "--phone-number-id",
+                PHONE,
+                "--webhook-url",
+                URL,
+                "--events",
+                sink,
+            ],
+        );
+        let (child, serving) = serve(&bin, &store, &[]);
+        let target = format!("http://{serving}{PATH}");
+        let bodies_path = bodies_file.to_str().unwrap().to_owned();
+        let rps = tokio::task::spawn_blocking(move || {
+            wrk(
+                &[
+                    "-t2",
+                    "-c16",
+                    "-d10s",
+                    "-s",
+                    "benches/signed_bodies.lua",
+                    &target,
+                ],
+                &[("BODIES", bodies_path.as_str()), ("THREADS", "2")],
+            )
+        })
+        .await
+        .unwrap();
+        webhook_rps.insert(if sink == "-" { "stdout" } else { "http" }, rps);
+        stop(child);
+    }
+    let delivered_under_load = arrivals.at.lock().unwrap().len();
+
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "receiver_wrk_requests_per_second": receiver_rps.round(),
+            "burst": {
+                "events": events,
+                "delivered": delivered,
+                "deliveries_per_second": deliveries_per_second.round(),
+                "over_receiver_wrk": (deliveries_per_second / receiver_rps * 1000.0).round() / 1000.0,
+            },
+            "latency_200_to_delivery_ms": {
+                "webhooks": lags.len(),
+                "p50": (percentile(&lags, 0.50) * 100.0).round() / 100.0,
+                "p99": (percentile(&lags, 0.99) * 100.0).round() / 100.0,
+                "max": (lags.last().copied().unwrap_or_default() * 100.0).round() / 100.0,
+            },
+            "webhooks_per_second": {
+                "stdout_sink": webhook_rps["stdout"].round(),
+                "http_sink_while_delivering": webhook_rps["http"].round(),
+                "ratio": (webhook_rps["http"] / webhook_rps["stdout"] * 1000.0).round() / 1000.0,
+                "deliveries_made_meanwhile": delivered_under_load,
+            },
+        }))
+        .unwrap()
+    );
+}
