@@ -35,7 +35,7 @@ use crate::registration::{Gone, HttpDelivery, Sink};
 use crate::standard_webhooks::webhook_id;
 use crate::store::{DeadLetter, Entry, Settlement, Store, now_ms, now_secs};
 
-/// How long a claim lasts without renewal (renewed at half).
+/// How long a claim lasts without renewal (renewed once half of it passed).
 pub const CLAIM_TTL: Duration = Duration::from_secs(10);
 /// Events written and acknowledged together at the most (files).
 const BATCH: usize = 1000;
@@ -238,12 +238,13 @@ impl Deliveries {
     }
 
     /// One round for a file or standard output: claim, read, write, acknowledge.
-    async fn local_round(&self, subscription: &str, sink: &Sink) -> anyhow::Result<Round> {
-        if !self
-            .store
-            .claim(subscription, &self.holder, CLAIM_TTL)
-            .await?
-        {
+    async fn local_round(
+        &self,
+        subscription: &str,
+        sink: &Sink,
+        held: &mut Held,
+    ) -> anyhow::Result<Round> {
+        if !self.hold(subscription, held).await? {
             return Ok(Round::Idle);
         }
         let outbox = self.store.outbox(subscription, BATCH).await?;
@@ -300,20 +301,12 @@ impl Deliveries {
         subscription: &str,
         target: &Target,
         sink: &HttpSink,
+        held: &mut Held,
     ) -> anyhow::Result<Round> {
-        if !self
-            .store
-            .claim(subscription, &self.holder, CLAIM_TTL)
-            .await?
-        {
+        if !self.hold(subscription, held).await? {
             return Ok(Round::Idle);
         }
-        let due = self.store.due(subscription, now_ms(), HTTP_BATCH).await?;
-        let fresh = self
-            .store
-            .outbox(subscription, HTTP_BATCH - due.len())
-            .await?
-            .entries;
+        let (due, fresh) = self.store.work(subscription, now_ms(), HTTP_BATCH).await?;
         if fresh.is_empty() && due.is_empty() {
             return Ok(Round::Idle);
         }
@@ -345,7 +338,7 @@ impl Deliveries {
         let attempts = futures_util::stream::iter(attempts)
             .buffered(self.options.concurrency.max(1))
             .collect::<Vec<_>>();
-        let results = self.renewing(subscription, attempts).await?;
+        let results = self.renewing(subscription, held, attempts).await?;
         let now = now_ms();
         let mut settlement = Settlement {
             through,
@@ -440,21 +433,39 @@ impl Deliveries {
     async fn renewing<T>(
         &self,
         subscription: &str,
+        held: &mut Held,
         work: impl std::future::Future<Output = T>,
     ) -> anyhow::Result<T> {
         tokio::pin!(work);
-        let period = CLAIM_TTL / 2;
+        let period = CLAIM_TTL / 4;
         let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 done = &mut work => return Ok(done),
                 _ = renew.tick() => {
-                    if !self.store.claim(subscription, &self.holder, CLAIM_TTL).await? {
+                    if !self.hold(subscription, held).await? {
                         anyhow::bail!("another instance took over the subscription's claim");
                     }
                 }
             }
         }
+    }
+
+    /// Whether this worker holds the subscription's claim. It is renewed in the store
+    /// only once half its time has passed, so most rounds cost no write for it; the
+    /// time kept here starts before the store granted it, so it never outlasts the
+    /// store's own.
+    async fn hold(&self, subscription: &str, held: &mut Held) -> anyhow::Result<bool> {
+        let now = Instant::now();
+        if held.until.is_some_and(|until| until > now + CLAIM_TTL / 2) {
+            return Ok(true);
+        }
+        let granted = self
+            .store
+            .claim(subscription, &self.holder, CLAIM_TTL)
+            .await?;
+        held.until = granted.then_some(now + CLAIM_TTL);
+        Ok(granted)
     }
 
     /// Marks the subscription gone in the store (the listing shows it; `redrive`
@@ -484,6 +495,12 @@ impl Deliveries {
     }
 }
 
+/// A worker's claim as it knows it.
+#[derive(Default)]
+struct Held {
+    until: Option<Instant>,
+}
+
 /// Counts an HTTP round as under way while it lives.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -498,6 +515,7 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
     let mut backoff = Duration::from_millis(50);
     // The HTTP sink made from the target's secrets, kept while they do not change.
     let mut http: Option<(String, Option<HttpDelivery>, Arc<HttpSink>)> = None;
+    let mut held = Held::default();
     loop {
         let target = worker
             .target
@@ -509,10 +527,18 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
             Sink::Stream(_) => Ok(Round::Idle),
             Sink::Http(_) if deliveries.stopping.load(Ordering::SeqCst) => return,
             Sink::Http(url) => match sink_for(&mut http, url, target.http.as_ref()) {
-                Ok(sink) => deliveries.http_round(&subscription, &target, &sink).await,
+                Ok(sink) => {
+                    deliveries
+                        .http_round(&subscription, &target, &sink, &mut held)
+                        .await
+                }
                 Err(e) => Err(e),
             },
-            local => deliveries.local_round(&subscription, local).await,
+            local => {
+                deliveries
+                    .local_round(&subscription, local, &mut held)
+                    .await
+            }
         };
         match round {
             Ok(Round::Worked) => {

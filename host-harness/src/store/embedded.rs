@@ -252,6 +252,48 @@ fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// Up to `limit` of a subscription's outbox entries, oldest first.
+fn outbox_entries(c: &Connection, subscription: &str, limit: usize) -> anyhow::Result<Vec<Entry>> {
+    let mut statement = c.prepare_cached(
+        "SELECT seq, line, dedup_key FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let entries = statement
+        .query_map(params![subscription, limit as i64], |r| {
+            Ok(Entry {
+                id: r.get::<_, i64>(0)?.to_string(),
+                line: r.get(1)?,
+                dedup_key: r.get(2)?,
+                attempt: 0,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(entries)
+}
+
+/// The records of up to `limit` events set aside and due at `now_ms`, most overdue first.
+fn due_records(
+    c: &Connection,
+    subscription: &str,
+    now_ms: u64,
+    limit: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut statement = c.prepare_cached(
+        "SELECT record FROM retries WHERE subscription = ?1 AND due_ms <= ?2
+         ORDER BY due_ms LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![subscription, now_ms as i64, limit as i64], |r| {
+        r.get(0)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn parse_records(records: &[String]) -> anyhow::Result<Vec<Entry>> {
+    records
+        .iter()
+        .map(|r| serde_json::from_str(r).context("an event set aside is damaged"))
+        .collect()
+}
+
 fn bump_version(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute(
         "INSERT INTO meta (name, value) VALUES ('version', 1)
@@ -420,19 +462,7 @@ impl Store for EmbeddedStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let mut statement = c.prepare_cached(
-                "SELECT seq, line, dedup_key FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let entries = statement
-                .query_map(params![subscription, limit as i64], |r| {
-                    Ok(Entry {
-                        id: r.get::<_, i64>(0)?.to_string(),
-                        line: r.get(1)?,
-                        dedup_key: r.get(2)?,
-                        attempt: 0,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
+            let entries = outbox_entries(c, &subscription, limit)?;
             Ok(Outbox {
                 offset: offset.flatten().map(|o| o as u64),
                 entries,
@@ -476,23 +506,28 @@ impl Store for EmbeddedStore {
         limit: usize,
     ) -> anyhow::Result<Vec<Entry>> {
         let subscription = subscription.to_owned();
-        let records: Vec<String> = self
+        let records = self
+            .run(move |c| due_records(c, &subscription, now_ms, limit))
+            .await?;
+        parse_records(&records)
+    }
+
+    async fn work(
+        &self,
+        subscription: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Entry>, Vec<Entry>)> {
+        // One job on the writer thread instead of two.
+        let subscription = subscription.to_owned();
+        let (records, fresh) = self
             .run(move |c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT record FROM retries WHERE subscription = ?1 AND due_ms <= ?2
-                     ORDER BY due_ms LIMIT ?3",
-                )?;
-                let rows = statement
-                    .query_map(params![subscription, now_ms as i64, limit as i64], |r| {
-                        r.get(0)
-                    })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                let records = due_records(c, &subscription, now_ms, limit)?;
+                let fresh = outbox_entries(c, &subscription, limit - records.len())?;
+                Ok((records, fresh))
             })
             .await?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).context("an event set aside is damaged"))
-            .collect()
+        Ok((parse_records(&records)?, fresh))
     }
 
     async fn settle(&self, subscription: &str, settlement: Settlement) -> anyhow::Result<()> {

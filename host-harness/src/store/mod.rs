@@ -187,6 +187,19 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> anyhow::Result<Vec<Entry>>;
 
+    /// A round's work: the retries due (as [`Store::due`]) and the outbox's first events,
+    /// `limit` in all. One step of the store where it can.
+    async fn work(
+        &self,
+        subscription: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Entry>, Vec<Entry>)> {
+        let due = self.due(subscription, now_ms, limit).await?;
+        let fresh = self.outbox(subscription, limit - due.len()).await?.entries;
+        Ok((due, fresh))
+    }
+
     /// Records a round of deliveries ([`Settlement`]) in one atomic step.
     async fn settle(&self, subscription: &str, settlement: Settlement) -> anyhow::Result<()>;
 
