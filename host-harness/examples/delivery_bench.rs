@@ -208,6 +208,24 @@ async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
     }
 }
 
+/// CPU seconds (user + system) a process has used: `/proc/PID/stat`, in clock ticks
+/// (100 per second on Linux).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -330,6 +348,7 @@ async fn main() {
         .unwrap();
     assert!(generated.success());
     let mut webhook_rps = HashMap::new();
+    let mut cpu = HashMap::new();
     for sink in ["-", hook.as_str()] {
         let store = dir.path().join(if sink == "-" {
             "stdout-store"
@@ -352,6 +371,8 @@ async fn main() {
             ],
         );
         let (child, serving) = serve(&bin, &store, &[]);
+        let pid = child.id().to_string();
+        let (serve_before, bench_before) = (cpu_seconds(&pid), cpu_seconds("self"));
         let target = format!("http://{serving}{PATH}");
         let bodies_path = bodies_file.to_str().unwrap().to_owned();
         let rps = tokio::task::spawn_blocking(move || {
@@ -369,7 +390,18 @@ async fn main() {
         })
         .await
         .unwrap();
-        webhook_rps.insert(if sink == "-" { "stdout" } else { "http" }, rps);
+        let name = if sink == "-" { "stdout" } else { "http" };
+        webhook_rps.insert(name, rps);
+        // CPU per accepted webhook, in µs: serve's own, and this process's (the
+        // receiver; idle in the stdout run).
+        let webhooks = rps * 10.0;
+        cpu.insert(
+            name,
+            json!({
+                "serve_us_per_webhook": ((cpu_seconds(&pid) - serve_before) / webhooks * 1e7).round() / 10.0,
+                "receiver_us_per_webhook": ((cpu_seconds("self") - bench_before) / webhooks * 1e7).round() / 10.0,
+            }),
+        );
         stop(child);
     }
     let delivered_under_load = arrivals.at.lock().unwrap().len();
@@ -395,6 +427,7 @@ async fn main() {
                 "http_sink_while_delivering": webhook_rps["http"].round(),
                 "ratio": (webhook_rps["http"] / webhook_rps["stdout"] * 1000.0).round() / 1000.0,
                 "deliveries_made_meanwhile": delivered_under_load,
+                "cpu": cpu,
             },
         }))
         .unwrap()

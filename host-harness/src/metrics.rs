@@ -43,14 +43,23 @@ pub struct Stats {
     pub responses: Family<StatusLabels, Counter>,
     pub request_seconds: Histogram,
     pub deliveries: Family<OutcomeLabels, Counter>,
+    /// The counters of [`OUTCOMES`] in `deliveries`, looked up once rather than per
+    /// attempt.
+    outcomes: [Counter; 4],
     pub delivery_seconds: Histogram,
     outbox: Family<SubscriptionLabels, Gauge>,
     retrying: Family<SubscriptionLabels, Gauge>,
     dead_letters: Family<SubscriptionLabels, Gauge>,
 }
 
+/// A delivery attempt's outcomes, as `deliveries_total` labels them.
+pub const OUTCOMES: [&str; 4] = ["delivered", "failed", "dead", "gone"];
+
 impl Default for Stats {
     fn default() -> Self {
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        let outcomes =
+            OUTCOMES.map(|outcome| deliveries.get_or_create(&OutcomeLabels { outcome }).clone());
         Self {
             requests: Counter::default(),
             events: Counter::default(),
@@ -59,7 +68,8 @@ impl Default for Stats {
             responses: Family::default(),
             // 0.25 ms to about 4 s.
             request_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
-            deliveries: Family::default(),
+            deliveries,
+            outcomes,
             // 1 ms to about 33 s (the default attempt timeout is 30 s).
             delivery_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             outbox: Family::default(),
@@ -79,11 +89,15 @@ impl Stats {
         })
     }
 
-    /// One delivery attempt.
+    /// One delivery attempt; `outcome` is one of [`OUTCOMES`].
     pub fn delivery(&self, outcome: &'static str, seconds: f64) {
-        self.deliveries
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => self.outcomes[i].inc(),
+            None => self
+                .deliveries
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc(),
+        };
         self.delivery_seconds.observe(seconds);
     }
 

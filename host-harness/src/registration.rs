@@ -310,7 +310,7 @@ pub fn check_http_sink(
     url: &str,
     allow_http: bool,
 ) -> anyhow::Result<(String, Option<Secret<String>>)> {
-    let mut parsed = reqwest::Url::parse(url)
+    let mut parsed = url::Url::parse(url)
         .ok()
         .context("the events URL is not a valid URL")?;
     let loopback = match parsed.host() {

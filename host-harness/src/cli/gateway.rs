@@ -237,8 +237,8 @@ fn checked_sink(
                     .map(|(n, v)| (n.trim(), v.trim()))
                     .filter(|(n, v)| !n.is_empty() && !v.is_empty())
                     .ok_or_else(|| invalid("events-header", "a header is 'Name: value'"))?;
-                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
-                    || reqwest::header::HeaderValue::from_str(value).is_err()
+                if http::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || http::header::HeaderValue::from_str(value).is_err()
                 {
                     return Err(invalid(
                         "events-header",

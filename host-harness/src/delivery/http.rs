@@ -11,7 +11,12 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use super::retry::parse_retry_after;
 use crate::registration::HttpDelivery;
@@ -34,30 +39,49 @@ pub enum Attempt {
     Gone,
 }
 
-/// The client every HTTP sink of a process shares (one connection pool per host; keep
-/// alive).
+/// The client every HTTP sink of a process shares: hyper's pooled client (keep-alive,
+/// one pool per host) over rustls (the Web PKI's roots, the `ring` provider) or plain
+/// TCP, with the connect timeout on the connector and the whole attempt's timeout around
+/// each exchange. Redirects are not followed (hyper's client never does).
+#[derive(Clone)]
+pub struct DeliveryClient {
+    client: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for DeliveryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryClient")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 pub fn client(
     connect_timeout: Duration,
     timeout: Duration,
     per_host: usize,
-) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .timeout(timeout)
+) -> anyhow::Result<DeliveryClient> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .context("cannot make the delivery TLS configuration")?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    let client = HyperClient::builder(TokioExecutor::new())
         .pool_max_idle_per_host(per_host)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(
-            "whatsapp-connector-gateway/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .context("cannot make the delivery HTTP client")
+        .build(connector);
+    Ok(DeliveryClient { client, timeout })
 }
 
 /// A subscription's HTTP sink, ready to sign. `Debug` shows no secret.
 #[derive(Debug)]
 pub struct HttpSink {
-    url: reqwest::Url,
+    uri: http::Uri,
     signing: SigningSecret,
     /// Static headers and Basic auth, marked sensitive.
     headers: HeaderMap,
@@ -66,7 +90,8 @@ pub struct HttpSink {
 impl HttpSink {
     /// Errors name the header, never its value.
     pub fn new(url: &str, delivery: &HttpDelivery) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(url)
+        let uri: http::Uri = url
+            .parse()
             .ok()
             .context("the events URL is not a valid URL")?;
         let signing = SigningSecret::parse(delivery.signing_secret.expose())?;
@@ -90,53 +115,69 @@ impl HttpSink {
             headers.insert(AUTHORIZATION, value);
         }
         Ok(Self {
-            url,
+            uri,
             signing,
             headers,
         })
     }
 
     /// POSTs `body` (the event's JSON) as the event `id`.
-    pub async fn attempt(&self, client: &reqwest::Client, id: &str, body: &[u8]) -> Attempt {
+    pub async fn attempt(&self, client: &DeliveryClient, id: &str, body: Bytes) -> Attempt {
+        match tokio::time::timeout(client.timeout, self.exchange(client, id, body)).await {
+            Ok(attempt) => attempt,
+            Err(_) => failed(None, "timed out".into(), None),
+        }
+    }
+
+    async fn exchange(&self, client: &DeliveryClient, id: &str, body: Bytes) -> Attempt {
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let signature = self.signing.sign(id, timestamp, body);
-        let request = client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_vec());
-        let mut response = match request.send().await {
+        let signature = self.signing.sign(id, timestamp, &body);
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "whatsapp-connector-gateway/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        );
+        for (name, value) in [
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        let response = match client.client.request(request).await {
             Ok(response) => response,
             Err(e) => return failed(None, describe(&e), None),
         };
         let status = response.status();
         let retry_after = matches!(status.as_u16(), 429 | 503)
-            .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+            .then(|| response.headers().get(http::header::RETRY_AFTER))
             .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // Read (a bounded part of) the answer, so the connection can be kept.
+        let mut body = response.into_body();
         let mut read = 0;
         while read < MAX_ANSWER {
-            match response.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) => break,
-                Err(e) if status.is_success() => {
-                    // The receiver took the event; only its answer broke off.
-                    tracing::debug!(error = %describe(&e), "delivery: the answer broke off");
-                    break;
-                }
-                Err(_) => break,
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                Some(Err(_)) | None => break,
             }
         }
         if status.is_success() {
             Attempt::Delivered
-        } else if status == reqwest::StatusCode::GONE {
+        } else if status == http::StatusCode::GONE {
             Attempt::Gone
         } else {
             failed(
@@ -156,15 +197,10 @@ fn failed(status: Option<u16>, reason: String, retry_after: Option<Duration>) ->
     }
 }
 
-/// A transport error, without its URL: reqwest's own message names the URL, so the
-/// reason is the kind of failure and its innermost cause.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        return "timed out".into();
-    } else if error.is_connect() {
+/// A transport error, without its URL: the kind of failure and its innermost cause.
+fn describe(error: &hyper_util::client::legacy::Error) -> String {
+    let kind = if error.is_connect() {
         "cannot connect"
-    } else if error.is_body() || error.is_request() {
-        "the request failed"
     } else {
         "the exchange failed"
     };

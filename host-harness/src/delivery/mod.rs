@@ -108,7 +108,7 @@ pub struct Deliveries {
     holder: String,
     output: EventSink,
     options: DeliveryOptions,
-    client: reqwest::Client,
+    client: http::DeliveryClient,
     stats: Arc<Stats>,
     workers: Mutex<HashMap<String, Arc<Worker>>>,
     /// Draining: HTTP workers start no new round.
@@ -323,14 +323,12 @@ impl Deliveries {
             .iter()
             .map(|(entry, _)| {
                 let id = webhook_id(subscription, &entry.dedup_key);
-                let body = entry
-                    .line
-                    .strip_suffix(b"\n")
-                    .unwrap_or(&entry.line)
-                    .to_vec();
+                let body = bytes::Bytes::copy_from_slice(
+                    entry.line.strip_suffix(b"\n").unwrap_or(&entry.line),
+                );
                 async move {
                     let started = Instant::now();
-                    let attempt = sink.attempt(client, &id, &body).await;
+                    let attempt = sink.attempt(client, &id, body).await;
                     (id, attempt, started.elapsed())
                 }
             })

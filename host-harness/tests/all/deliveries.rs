@@ -373,6 +373,78 @@ async fn dead_letters_are_listed_and_redriven() {
     drop(server);
 }
 
+/// A receiver that does not answer in time and one that cannot be reached are failures
+/// like a 500: retried, then dead letters saying why; each attempt logs one JSON line
+/// with `--log-format json`.
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_failures_logged_as_json() {
+    let hanging = Receiver::start(|_, _| Answer::Hang);
+    let closed = free_address();
+    let store = fresh_store();
+    let store = store.to_str().unwrap();
+    subscribe(store, &hanging.url("/slow"), &[]);
+    subscribe(store, &format!("http://{closed}/nobody"), &[]);
+    let mut server = gateway(
+        store,
+        "127.0.0.1:0",
+        &[
+            "--retry-schedule",
+            "50ms",
+            "--delivery-timeout-ms",
+            "300",
+            "--log-format",
+            "json",
+        ],
+    );
+    let (bodies, _) = bodies("unreached", 1);
+    post_all(server.address, bodies).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letters = loop {
+        let listed = store_command(&["dead-letters", "--store", store]);
+        let letters = listed["dead_letters"].as_array().unwrap().clone();
+        if letters.len() == 2 || Instant::now() > deadline {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = |subscription: &str| {
+        letters
+            .iter()
+            .find(|l| l["subscription"] == subscription)
+            .map(|l| l["reason"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no dead letter for {subscription}: {letters:?}"))
+    };
+    assert_eq!(reason("1"), "timed out");
+    assert!(reason("2").starts_with("cannot connect"), "{}", reason("2"));
+    assert!(!reason("2").contains("nobody"), "no URL in a reason");
+    assert_eq!(hanging.received().len(), 2, "two attempts, then dead");
+    let mut failures = Vec::new();
+    while let Ok(line) = server.logs.try_recv() {
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("delivery attempt failed"))
+        {
+            failures.push(entry);
+        }
+    }
+    assert_eq!(
+        failures.len(),
+        4,
+        "one line per failed attempt: {failures:?}"
+    );
+    for failure in &failures {
+        assert!(failure["webhook_id"].as_str().unwrap().starts_with("evt_"));
+        assert!(failure["attempt"].as_u64().unwrap() >= 1);
+        assert_eq!(failure["level"], "WARN");
+        assert!(failure["timestamp"].is_string());
+    }
+    let summary = server.interrupt();
+    assert_eq!(summary["events"], 2);
+}
+
 /// `kill -9` while deliveries are pending (the receiver is down, some events wait for a
 /// retry, some in the outbox): after the restart every one is delivered, once.
 #[tokio::test]
