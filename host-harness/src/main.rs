@@ -17,6 +17,12 @@ use serde_json::json;
 
 use crate::cli::Failure;
 
+/// mimalloc rather than glibc's allocator: `serve`'s work per webhook and per delivery
+/// is many small, short-lived allocations across threads (hyper, tokio, wasmtime's
+/// per-call store, SQLite), which glibc's arenas serve slowly (`docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "host-harness",

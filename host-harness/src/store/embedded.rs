@@ -456,11 +456,8 @@ impl Store for EmbeddedStore {
         let subscription = subscription.to_owned();
         self.run(move |c| {
             let offset: Option<Option<i64>> = c
-                .query_row(
-                    "SELECT file_offset FROM cursors WHERE subscription = ?1",
-                    [&subscription],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT file_offset FROM cursors WHERE subscription = ?1")?
+                .query_row([&subscription], |r| r.get(0))
                 .optional()?;
             let entries = outbox_entries(c, &subscription, limit)?;
             Ok(Outbox {
@@ -483,17 +480,16 @@ impl Store for EmbeddedStore {
             .transpose()
             .context("not an outbox position")?;
         self.run(move |c| {
+            // Cached statements: a round acknowledges many times a second.
             if let Some(through) = through {
-                c.execute(
-                    "DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2",
-                    params![subscription, through],
-                )?;
+                c.prepare_cached("DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2")?
+                    .execute(params![subscription, through])?;
             }
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO cursors (subscription, file_offset) VALUES (?1, ?2)
                  ON CONFLICT (subscription) DO UPDATE SET file_offset = excluded.file_offset",
-                params![subscription, offset.map(|o| o as i64)],
-            )?;
+            )?
+            .execute(params![subscription, offset.map(|o| o as i64)])?;
             Ok(())
         })
         .await
@@ -661,13 +657,14 @@ impl Store for EmbeddedStore {
         let now = now_ms();
         let expires = now + ttl.as_millis() as i64;
         self.run(move |c| {
-            let changed = c.execute(
-                "INSERT INTO claims (subscription, holder, expires_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (subscription) DO UPDATE
-                 SET holder = excluded.holder, expires_ms = excluded.expires_ms
-                 WHERE claims.holder = excluded.holder OR claims.expires_ms <= ?4",
-                params![subscription, holder, expires, now],
-            )?;
+            let changed = c
+                .prepare_cached(
+                    "INSERT INTO claims (subscription, holder, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (subscription) DO UPDATE
+                     SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                     WHERE claims.holder = excluded.holder OR claims.expires_ms <= ?4",
+                )?
+                .execute(params![subscription, holder, expires, now])?;
             Ok(changed == 1)
         })
         .await
