@@ -6,7 +6,8 @@
 //!    receiver answered 410), then `redrive` and a fresh `serve`: the burst's rate at the
 //!    receiver, and its ratio to (1);
 //! 3. **latency** from each webhook's 200 to its event's arrival, at about 1,000
-//!    webhooks/s, p50/p99/max;
+//!    webhooks/s, p50/p99/max; and Meta's side, the webhooks' own answer times, with
+//!    that healthy receiver and with one that never answers;
 //! 4. **webhooks under delivery load:** wrk (16 connections, 10 s, distinct signed bodies
 //!    from `benches/signed_bodies.py`) against `serve` with a standard-output
 //!    subscription (the store issue's figure), then with the HTTP one: the ratio, and
@@ -69,6 +70,10 @@ async fn receiver(arrivals: Arc<Arrivals>) -> SocketAddr {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let arrivals = arrivals.clone();
                 async move {
+                    if request.uri().path() == "/hang" {
+                        // A receiver that never answers.
+                        std::future::pending::<()>().await;
+                    }
                     let body = request.into_body().collect().await?.to_bytes();
                     let id = message_id(&body);
                     if !id.is_empty() {
@@ -156,15 +161,23 @@ fn wrk(args: &[&str], env: &[(&str, &str)]) -> f64 {
         .unwrap_or_else(|| panic!("no rate in {text}"))
 }
 
+/// What [`post`] saw: when each message's webhook was answered 200, and how long each
+/// answer took (ms).
+#[derive(Debug, Default)]
+struct Posted {
+    answered: HashMap<String, Instant>,
+    took_ms: Vec<f64>,
+}
+
 /// Posts each body once, `connections` at a time, pacing each connection to one request
-/// per `every`; when each was answered 200, by message ID.
+/// per `every`.
 async fn post(
     address: SocketAddr,
     bodies: Vec<(String, Vec<u8>)>,
     connections: usize,
     every: Duration,
-) -> HashMap<String, Instant> {
-    let answered = Arc::new(Mutex::new(HashMap::new()));
+) -> Posted {
+    let answered = Arc::new(Mutex::new(Posted::default()));
     let mut tasks = Vec::new();
     let per = bodies.len().div_ceil(connections);
     for chunk in bodies.chunks(per) {
@@ -177,12 +190,16 @@ async fn post(
                     tokio::time::sleep_until(next).await;
                     next += every;
                 }
+                let sent = Instant::now();
                 let answer = client
                     .webhook(PATH, signed_post(body, SECRET))
                     .await
                     .unwrap();
                 assert_eq!(answer.status, 200, "{}", answer.text());
-                answered.lock().unwrap().insert(id, Instant::now());
+                let now = Instant::now();
+                let mut posted = answered.lock().unwrap();
+                posted.answered.insert(id, now);
+                posted.took_ms.push((now - sent).as_secs_f64() * 1e3);
             }
         }));
     }
@@ -315,13 +332,16 @@ async fn main() {
     arrivals.at.lock().unwrap().clear();
 
     // 3. Latency from the 200 to the arrival, at about 1,000 webhooks/s.
-    let answered = post(
+    let posted = post(
         serving,
         bodies("latency", 5_000),
         8,
         Duration::from_millis(8),
     )
     .await;
+    let answered = posted.answered;
+    let mut healthy_answers = posted.took_ms;
+    healthy_answers.sort_by(f64::total_cmp);
     wait_for(&arrivals, answered.len(), Duration::from_secs(30)).await;
     let mut lags: Vec<f64> = arrivals
         .at
@@ -337,6 +357,35 @@ async fn main() {
     lags.sort_by(f64::total_cmp);
     stop(child);
     arrivals.at.lock().unwrap().clear();
+
+    // 3b. The same webhooks while the subscription's receiver never answers.
+    let store = dir.path().join("hang-store");
+    let hang = format!("http://{address}/hang");
+    run(
+        &bin,
+        &[
+            "enable",
+            "--store",
+            store.to_str().unwrap(),
+            "--phone-number-id",
+            PHONE,
+            "--webhook-url",
+            URL,
+            "--events",
+            &hang,
+        ],
+    );
+    let (child, serving) = serve(&bin, &store, &[]);
+    let mut hanging_answers = post(
+        serving,
+        bodies("hanging", 5_000),
+        8,
+        Duration::from_millis(8),
+    )
+    .await
+    .took_ms;
+    hanging_answers.sort_by(f64::total_cmp);
+    stop(child);
 
     // 4. Webhooks under delivery load, against the same serve with a stdout sink.
     let bodies_file = dir.path().join("bodies");
@@ -421,6 +470,16 @@ async fn main() {
                 "p50": (percentile(&lags, 0.50) * 100.0).round() / 100.0,
                 "p99": (percentile(&lags, 0.99) * 100.0).round() / 100.0,
                 "max": (lags.last().copied().unwrap_or_default() * 100.0).round() / 100.0,
+            },
+            "webhook_answer_ms_at_1000_per_second": {
+                "healthy_receiver": {
+                    "p50": (percentile(&healthy_answers, 0.50) * 100.0).round() / 100.0,
+                    "p99": (percentile(&healthy_answers, 0.99) * 100.0).round() / 100.0,
+                },
+                "hanging_receiver": {
+                    "p50": (percentile(&hanging_answers, 0.50) * 100.0).round() / 100.0,
+                    "p99": (percentile(&hanging_answers, 0.99) * 100.0).round() / 100.0,
+                },
             },
             "webhooks_per_second": {
                 "stdout_sink": webhook_rps["stdout"].round(),
