@@ -14,7 +14,7 @@ use host_harness::fakes::loopback::Client;
 use serde_json::Value;
 
 use crate::durable_store::{
-    PATH, PHONE, STORE_KEY, bodies, enable, free_address, key_env, until_accepted,
+    PATH, PHONE, STORE_KEY, bodies, enable, free_address, key_env, post_all, until_accepted,
 };
 use crate::receiver::{Answer, Receiver};
 use crate::redis_server::RedisServer;
@@ -51,22 +51,6 @@ fn gateway(store: &str, listen: &str, extra: &[&str]) -> Server {
     ];
     flags.extend(extra);
     serve_on(listen, &flags, &key_env())
-}
-
-/// Posts every body until it is accepted (as Meta retries), 8 at a time.
-async fn post_all(address: std::net::SocketAddr, bodies: Vec<Vec<u8>>) {
-    let mut tasks = Vec::new();
-    for chunk in bodies.chunks(bodies.len().div_ceil(8).max(1)) {
-        let chunk = chunk.to_vec();
-        tasks.push(tokio::spawn(async move {
-            for body in chunk {
-                until_accepted(address, PATH, &body).await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
 }
 
 /// GET on the admin address: status and body.
@@ -476,13 +460,7 @@ async fn kill_9_with_deliveries_pending_delivers_them_after_the_restart() {
 /// in the emptied outbox (SQLite gives a new row the emptied table's old rowid).
 #[tokio::test]
 async fn an_event_set_aside_keeps_its_place_when_the_outbox_empties() {
-    let receiver = Receiver::start(|_, before| {
-        if before == 0 {
-            Answer::Status(500)
-        } else {
-            Answer::Status(200)
-        }
-    });
+    let receiver = Receiver::failing_first();
     let store = fresh_store();
     let store = store.to_str().unwrap();
     subscribe(store, &receiver.url("/hook"), &[]);
@@ -532,13 +510,7 @@ async fn a_hanging_receiver_delays_only_its_own_subscription() {
 /// it answered 200 is delivered (then, or after the next start).
 #[tokio::test]
 async fn sigterm_mid_load_keeps_every_accepted_event() {
-    let receiver = Receiver::start(|_, before| {
-        if before == 0 {
-            Answer::Status(500)
-        } else {
-            Answer::Status(200)
-        }
-    });
+    let receiver = Receiver::failing_first();
     let store = fresh_store();
     let store = store.to_str().unwrap();
     subscribe(store, &receiver.url("/hook"), &[]);

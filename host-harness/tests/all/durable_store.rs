@@ -149,6 +149,22 @@ pub(crate) async fn until_accepted(address: SocketAddr, path: &str, body: &[u8])
     panic!("never accepted");
 }
 
+/// Posts every body until it is accepted (as Meta retries), 8 at a time.
+pub(crate) async fn post_all(address: SocketAddr, bodies: Vec<Vec<u8>>) {
+    let mut tasks = Vec::new();
+    for chunk in bodies.chunks(bodies.len().div_ceil(8).max(1)) {
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for body in chunk {
+                until_accepted(address, PATH, &body).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 pub(crate) fn bodies(tag: &str, n: usize) -> (Vec<Vec<u8>>, Vec<String>) {
     let bodies = (0..n)
         .map(|i| webhook_with_messages(1, &format!("{tag}{i}")))
@@ -224,20 +240,7 @@ async fn kill_9_during_a_load_loses_and_doubles_nothing() {
     ];
     let server = serve_on(&listen, &flags, &[]);
     let (bodies, ids) = bodies("kill", 240);
-    let load = tokio::spawn(async move {
-        let mut tasks = Vec::new();
-        for chunk in bodies.chunks(30) {
-            let chunk = chunk.to_vec();
-            tasks.push(tokio::spawn(async move {
-                for body in chunk {
-                    until_accepted(address, PATH, &body).await;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
+    let load = tokio::spawn(post_all(address, bodies));
     // Let some be accepted, then kill it mid-load and start it again.
     let deadline = Instant::now() + Duration::from_secs(30);
     while counted(&events).len() < 40 && Instant::now() < deadline {

@@ -143,6 +143,17 @@ impl Receiver {
         Self::start(|_, _| Answer::Status(200))
     }
 
+    /// Answers 500 to each event's first attempt, 200 to the next ones.
+    pub fn failing_first() -> Self {
+        Self::start(|_, before| {
+            if before == 0 {
+                Answer::Status(500)
+            } else {
+                Answer::Status(200)
+            }
+        })
+    }
+
     /// Answers from now on as `behaviour` says.
     pub fn answer(&self, behaviour: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) {
         *self.behaviour.lock().unwrap() = Arc::new(behaviour);
