@@ -22,6 +22,7 @@ use exports::whatsapp::connector::connection as wit_connection;
 use exports::whatsapp::connector::download_media as wit_download;
 use exports::whatsapp::connector::mark_as_read as wit_read;
 use exports::whatsapp::connector::message_received as wit_trigger;
+use exports::whatsapp::connector::send_flow as wit_flow;
 use exports::whatsapp::connector::send_interactive as wit_interactive;
 use exports::whatsapp::connector::send_location as wit_location;
 use exports::whatsapp::connector::send_media as wit_media;
@@ -36,8 +37,8 @@ use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, http_client, interactive, location, media, media_streams, media_upload, reaction,
-    read_receipt, send, statuses, template, transfer, trigger, webhook,
+    account, flow, http_client, interactive, location, media, media_streams, media_upload,
+    reaction, read_receipt, send, statuses, template, transfer, trigger, webhook,
 };
 
 struct Connector;
@@ -251,8 +252,22 @@ impl wit_template::Guest for Connector {
                         index: v.index,
                         suffix: &v.value,
                     },
+                    B::Flow(f) => Button::Flow {
+                        index: f.index,
+                        token: f.flow_token.as_deref(),
+                        data: f.flow_action_data.as_deref(),
+                    },
                 })
                 .collect(),
+            marketing: input.marketing.as_ref().map(|m| template::Marketing {
+                product_policy: m.product_policy.map(|p| match p {
+                    wit_template::ProductPolicy::CloudApiFallback => {
+                        template::ProductPolicy::CloudApiFallback
+                    }
+                    wit_template::ProductPolicy::Strict => template::ProductPolicy::Strict,
+                }),
+                message_activity_sharing: m.message_activity_sharing,
+            }),
         };
         send_message(
             &connection,
@@ -398,6 +413,36 @@ impl wit_interactive::Guest for Connector {
             &connection,
             interactive::prepare(credentials(&connection), &input),
         )
+    }
+}
+
+impl wit_flow::Guest for Connector {
+    fn send(
+        connection: wit_connection::Connection,
+        input: wit_flow::Input,
+    ) -> Result<wit_send::Output, wit_connection::Error> {
+        let action = input.flow_action.as_ref().map(|a| match a {
+            wit_flow::FlowAction::Navigate(n) => flow::FlowAction::Navigate {
+                screen: &n.screen,
+                data: n.data.as_deref(),
+            },
+            wit_flow::FlowAction::DataExchange => flow::FlowAction::DataExchange,
+        });
+        let input = flow::FlowInput {
+            to: addressee(&input.send_message_to, &input.reply_to),
+            flow: match &input.flow {
+                wit_flow::FlowRef::Id(id) => flow::FlowRef::Id(id),
+                wit_flow::FlowRef::Name(name) => flow::FlowRef::Name(name),
+            },
+            cta: &input.flow_cta,
+            token: input.flow_token.as_deref(),
+            draft: input.mode.map(|m| m == wit_flow::FlowMode::Draft),
+            action,
+            header_text: input.header_text.as_deref(),
+            body: &input.body,
+            footer: input.footer.as_deref(),
+        };
+        send_message(&connection, flow::prepare(credentials(&connection), &input))
     }
 }
 
@@ -657,6 +702,7 @@ fn to_wit_status_event(event: statuses::StatusEvent) -> wit_status::Event {
                     recipient_id: s.recipient_id,
                     recipient_user_id: s.recipient_user_id,
                     recipient_parent_user_id: s.recipient_parent_user_id,
+                    recipient_type: s.recipient_type,
                     conversation: json(s.conversation),
                     pricing: json(s.pricing),
                     biz_opaque_callback_data: s.biz_opaque_callback_data,
@@ -717,6 +763,13 @@ fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
                     context: json(m.context),
                     content: json(m.content),
                     errors: json(m.errors),
+                    group_id: m.group_id,
+                    original_message_id: m.original_message_id,
+                    flow_reply: m.flow_reply.map(|r| wit_trigger::FlowReply {
+                        response: json(r.response),
+                        flow_token: r.flow_token,
+                        invalid_reason: r.invalid_reason,
+                    }),
                     others: to_wit_members(m.others),
                     raw: json(m.raw),
                 },

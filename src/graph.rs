@@ -14,7 +14,7 @@ use crate::secret::Secret;
 /// The only host the component talks to.
 pub const GRAPH_HOST: &str = "graph.facebook.com";
 /// The Graph API version every call uses (also in `component.json`).
-pub const GRAPH_VERSION: &str = "v26.0";
+pub const GRAPH_VERSION: &str = "v27.0";
 
 /// Most bytes of a Graph API answer the component reads; its answers are small.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -210,6 +210,18 @@ pub fn hint(code: i64) -> Option<&'static str> {
         }
         132001 => {
             "the template does not exist in this language: check the name and the language code (e.g. en_US)"
+        }
+        131049 => {
+            "Meta limits how many marketing messages one user receives: wait before sending this user another marketing template, and do not retry it at once"
+        }
+        130497 => {
+            "marketing messages cannot be sent to users in this country: send a utility or authentication template, or none"
+        }
+        131050 => {
+            "the user stopped marketing messages from this business: do not send marketing templates until they opt back in (Meta reports both with the user_preferences webhook)"
+        }
+        131063 => {
+            "marketing messages are turned off for this business on the Cloud API: turn them on in WhatsApp Manager, or send through the Marketing Messages API"
         }
         132012 => {
             "a template parameter has the wrong format: check each parameter's type against the template"

@@ -94,8 +94,10 @@ pub struct InteractiveInput<'a> {
     pub footer: Option<&'a str>,
 }
 
+/// `interactive`: what every form shares (a text header, the body, a footer) around its
+/// `action`. Send Flow builds the same frame around its own action.
 #[derive(Serialize)]
-struct Interactive<'a> {
+pub(crate) struct Interactive<'a, A> {
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +105,42 @@ struct Interactive<'a> {
     body: Text<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     footer: Option<Text<'a>>,
-    action: Action<'a>,
+    action: A,
+}
+
+impl<'a, A> Interactive<'a, A> {
+    /// Checks the header (at most 60 characters), the footer (60) and the body (1 to
+    /// `body_max`), and frames `action` with them.
+    pub(crate) fn framed(
+        kind: &'static str,
+        header_text: Option<&'a str>,
+        body: &'a str,
+        body_max: usize,
+        footer: Option<&'a str>,
+        action: A,
+    ) -> Result<Self, Error> {
+        check_frame(header_text, body, body_max, footer)?;
+        Ok(Self {
+            kind,
+            header: header_text.map(|text| Header { kind: "text", text }),
+            body: Text { text: body },
+            footer: footer.map(|text| Text { text }),
+            action,
+        })
+    }
+}
+
+/// The frame's limits: a header and a footer of at most 60 characters, a body of 1 to
+/// `body_max`.
+fn check_frame(
+    header_text: Option<&str>,
+    body: &str,
+    body_max: usize,
+    footer: Option<&str>,
+) -> Result<(), Error> {
+    outgoing::optional_chars("header-text", header_text, MAX_HEADER_CHARS)?;
+    outgoing::optional_chars("footer", footer, MAX_FOOTER_CHARS)?;
+    outgoing::chars("body", body, 1, body_max)
 }
 
 #[derive(Serialize)]
@@ -171,13 +208,12 @@ pub fn prepare(
     input: &InteractiveInput<'_>,
 ) -> Result<GraphRequest, Error> {
     let to = outgoing::address(credentials, input.to)?;
-    outgoing::optional_chars("header-text", input.header_text, MAX_HEADER_CHARS)?;
-    outgoing::optional_chars("footer", input.footer, MAX_FOOTER_CHARS)?;
     let body_max = match input.form {
         Form::List { .. } => MAX_LIST_BODY_CHARS,
         _ => MAX_BODY_CHARS,
     };
-    outgoing::chars("body", input.body, 1, body_max)?;
+    // The frame's checks come first: a bad header is reported before a bad button.
+    check_frame(input.header_text, input.body, body_max, input.footer)?;
     let (kind, action) = match &input.form {
         Form::ReplyButtons(buttons) => {
             if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
@@ -275,13 +311,14 @@ pub fn prepare(
             )
         }
     };
-    let interactive = Interactive {
+    let interactive = Interactive::framed(
         kind,
-        header: input.header_text.map(|text| Header { kind: "text", text }),
-        body: Text { text: input.body },
-        footer: input.footer.map(|text| Text { text }),
+        input.header_text,
+        input.body,
+        body_max,
+        input.footer,
         action,
-    };
+    )?;
     Ok(to.request("interactive", &interactive))
 }
 

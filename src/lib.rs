@@ -34,6 +34,7 @@ extern crate alloc;
 mod prelude;
 
 pub mod account;
+pub mod flow;
 pub mod graph;
 pub mod handshake;
 pub mod identity;

@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn the_media_id_must_be_digits() {
         let request = metadata_request(CREDS, "1037543291543636").unwrap();
-        assert_eq!(request.path_and_query, "/v26.0/1037543291543636");
+        assert_eq!(request.path_and_query, "/v27.0/1037543291543636");
         for bad in ["", "12a", "../me", "1 2"] {
             let Err(Error::InvalidInput { field, .. }) = metadata_request(CREDS, bad) else {
                 panic!("{bad:?} must be refused");

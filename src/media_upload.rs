@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn the_frame_around_the_file_is_multipart() {
         let upload = prepare(CREDS, input("image/jpeg", 3), b"abc", "B0UND").unwrap();
-        assert_eq!(upload.path_and_query, "/v26.0/106540352242922/media");
+        assert_eq!(upload.path_and_query, "/v27.0/106540352242922/media");
         assert_eq!(upload.content_type, "multipart/form-data; boundary=B0UND");
         let mut body = upload.prefix.clone();
         body.extend_from_slice(b"abc");

@@ -31,6 +31,16 @@ struct Envelope<'a, T> {
     reply_to: Option<&'a str>,
     kind: &'static str,
     content: &'a T,
+    /// Members after the content, e.g. the Marketing Messages API's `product_policy`.
+    extra: &'a [(&'static str, Member)],
+}
+
+/// A member of the envelope after the content: a text or a flag.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum Member {
+    Text(&'static str),
+    Flag(bool),
 }
 
 impl<T: Serialize> Serialize for Envelope<'_, T> {
@@ -52,6 +62,9 @@ impl<T: Serialize> Serialize for Envelope<'_, T> {
         }
         map.serialize_entry("type", self.kind)?;
         map.serialize_entry(self.kind, self.content)?;
+        for (key, value) in self.extra {
+            map.serialize_entry(key, value)?;
+        }
         map.end()
     }
 }
@@ -87,13 +100,26 @@ impl Addressed<'_> {
     /// `POST /vNN.0/{phone-number-id}/messages` of message type `kind`, with `content`
     /// (validated by the action) under the key of that name.
     pub fn request(&self, kind: &'static str, content: &impl Serialize) -> GraphRequest {
+        self.request_to("messages", kind, content, &[])
+    }
+
+    /// [`Self::request`] to another edge of the phone number that takes the same body
+    /// (`marketing_messages`), with `extra` members after the content.
+    pub fn request_to(
+        &self,
+        edge: &str,
+        kind: &'static str,
+        content: &impl Serialize,
+        extra: &[(&'static str, Member)],
+    ) -> GraphRequest {
         GraphRequest::post_json(
-            &format!("{}/messages", self.phone_number_id),
+            &format!("{}/{edge}", self.phone_number_id),
             &Envelope {
                 recipient: &self.recipient,
                 reply_to: self.reply_to,
                 kind,
                 content,
+                extra,
             },
         )
     }

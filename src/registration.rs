@@ -357,7 +357,7 @@ mod tests {
     fn enable_sets_the_override_with_the_token() {
         let r = registration();
         let request = enable_request(CREDENTIALS, &r).unwrap();
-        assert_eq!(request.path_and_query, "/v26.0/123");
+        assert_eq!(request.path_and_query, "/v27.0/123");
         let body: serde_json::Value =
             serde_json::from_slice(request.json_body.as_deref().unwrap()).unwrap();
         assert_eq!(

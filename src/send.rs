@@ -111,7 +111,7 @@ mod tests {
     fn builds_the_documented_request() {
         let req = prepare(CREDS, input("Hi \"there\"", "+1 555-010-1234")).unwrap();
         assert_eq!(req.method, Method::Post);
-        assert_eq!(req.path_and_query, "/v26.0/106540352242922/messages");
+        assert_eq!(req.path_and_query, "/v27.0/106540352242922/messages");
         assert_eq!(
             String::from_utf8(req.json_body.unwrap()).unwrap(),
             r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+15550101234","type":"text","text":{"body":"Hi \"there\""}}"#

@@ -111,6 +111,8 @@ pub struct Status {
     pub recipient_id: Option<String>,
     pub recipient_user_id: Option<String>,
     pub recipient_parent_user_id: Option<String>,
+    /// `recipient_type`: `group` for a send to a group.
+    pub recipient_type: Option<String>,
     pub conversation: Option<RawJson>,
     pub pricing: Option<RawJson>,
     pub biz_opaque_callback_data: Option<String>,
@@ -175,6 +177,7 @@ impl Serialize for Status {
             ("recipient_id", &self.recipient_id),
             ("recipient_user_id", &self.recipient_user_id),
             ("recipient_parent_user_id", &self.recipient_parent_user_id),
+            ("recipient_type", &self.recipient_type),
         ] {
             if let Some(value) = value {
                 map.serialize_entry(key, value)?;
@@ -311,6 +314,7 @@ fn status(raw: &RawValue) -> Status {
             "recipient_id" => &mut status.recipient_id,
             "recipient_user_id" => &mut status.recipient_user_id,
             "recipient_parent_user_id" => &mut status.recipient_parent_user_id,
+            "recipient_type" => &mut status.recipient_type,
             "biz_opaque_callback_data" => &mut status.biz_opaque_callback_data,
             "conversation" => {
                 status.conversation = Some(value.into());

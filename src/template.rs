@@ -55,6 +55,30 @@ pub enum Button<'a> {
     QuickReply { index: u8, payload: &'a str },
     /// The variable suffix of a URL button's URL.
     Url { index: u8, suffix: &'a str },
+    /// A FLOW button's token and first screen's data (the JSON text of an object).
+    Flow {
+        index: u8,
+        token: Option<&'a str>,
+        data: Option<&'a str>,
+    },
+}
+
+/// Sending through the Marketing Messages API for WhatsApp
+/// (`POST /{phone-number-id}/marketing_messages`, Meta's reference "Marketing Messages
+/// API for WhatsApp"): the same body as `/messages`, plus two optional members.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marketing {
+    /// `product_policy`: `CLOUD_API_FALLBACK` or `STRICT`.
+    pub product_policy: Option<ProductPolicy>,
+    /// `message_activity_sharing`.
+    pub message_activity_sharing: Option<bool>,
+}
+
+/// `product_policy` of the Marketing Messages API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductPolicy {
+    CloudApiFallback,
+    Strict,
 }
 
 /// The action's properties.
@@ -66,6 +90,8 @@ pub struct TemplateInput<'a> {
     pub body_parameters: Vec<Parameter<'a>>,
     pub header: Option<Header<'a>>,
     pub buttons: Vec<Button<'a>>,
+    /// Through the Marketing Messages API instead of `/messages`.
+    pub marketing: Option<Marketing>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +136,17 @@ struct Value<'a> {
     video: Option<Media<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     document: Option<Media<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<FlowButtonAction<'a>>,
+}
+
+/// A FLOW button's `action`: `{"flow_token"?, "flow_action_data"?}`.
+#[derive(Serialize)]
+struct FlowButtonAction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_action_data: Option<&'a serde_json::value::RawValue>,
 }
 
 impl<'a> Value<'a> {
@@ -122,6 +159,7 @@ impl<'a> Value<'a> {
             image: None,
             video: None,
             document: None,
+            action: None,
         }
     }
 }
@@ -298,6 +336,22 @@ pub fn prepare(
                 };
                 (index, "url", value)
             }
+            Button::Flow { index, token, data } => {
+                if let Some(token) = token {
+                    crate::flow::check_token("buttons", token)?;
+                }
+                let data = data
+                    .map(|data| crate::flow::object_data("buttons", data))
+                    .transpose()?;
+                let value = Value {
+                    action: Some(FlowButtonAction {
+                        flow_token: token,
+                        flow_action_data: data,
+                    }),
+                    ..Value::of("action")
+                };
+                (index, "flow", value)
+            }
         };
         if index > MAX_BUTTON_INDEX {
             return Err(Error::invalid(
@@ -326,7 +380,23 @@ pub fn prepare(
         language: Language { code },
         components,
     };
-    Ok(to.request("template", &template))
+    Ok(match input.marketing {
+        None => to.request("template", &template),
+        Some(marketing) => {
+            let mut extra = Vec::new();
+            if let Some(policy) = marketing.product_policy {
+                let policy = match policy {
+                    ProductPolicy::CloudApiFallback => "CLOUD_API_FALLBACK",
+                    ProductPolicy::Strict => "STRICT",
+                };
+                extra.push(("product_policy", outgoing::Member::Text(policy)));
+            }
+            if let Some(sharing) = marketing.message_activity_sharing {
+                extra.push(("message_activity_sharing", outgoing::Member::Flag(sharing)));
+            }
+            to.request_to("marketing_messages", "template", &template, &extra)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -350,11 +420,98 @@ mod tests {
             body_parameters: vec![],
             header: None,
             buttons: vec![],
+            marketing: None,
         }
     }
 
     fn json(input: &TemplateInput<'_>) -> serde_json::Value {
         serde_json::from_slice(&prepare(CREDS, input).unwrap().json_body.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_flow_button_carries_its_token_and_data() {
+        let flow = TemplateInput {
+            buttons: vec![
+                Button::Flow {
+                    index: 0,
+                    token: Some("booking-42"),
+                    data: Some(r#"{"name": "Pablo"}"#),
+                },
+                Button::Flow {
+                    index: 1,
+                    token: None,
+                    data: None,
+                },
+            ],
+            ..input()
+        };
+        assert_eq!(
+            json(&flow)["template"]["components"],
+            serde_json::json!([
+                {"type": "button", "sub_type": "flow", "index": "0", "parameters": [
+                    {"type": "action", "action": {"flow_token": "booking-42", "flow_action_data": {"name": "Pablo"}}}
+                ]},
+                {"type": "button", "sub_type": "flow", "index": "1", "parameters": [
+                    {"type": "action", "action": {}}
+                ]},
+            ])
+        );
+        let bad = |token, data| {
+            prepare(
+                CREDS,
+                &TemplateInput {
+                    buttons: vec![Button::Flow {
+                        index: 0,
+                        token,
+                        data,
+                    }],
+                    ..input()
+                },
+            )
+        };
+        let long = "t".repeat(crate::flow::MAX_TOKEN_CHARS + 1);
+        for (token, data) in [
+            (Some(long.as_str()), None),
+            (None, Some("{}")),
+            (None, Some("[1]")),
+        ] {
+            assert!(
+                matches!(
+                    bad(token, data),
+                    Err(Error::InvalidInput {
+                        field: "buttons",
+                        ..
+                    })
+                ),
+                "{data:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_marketing_messages_api_takes_the_same_body_and_two_options() {
+        let plain = prepare(CREDS, &input()).unwrap();
+        let marketing = prepare(
+            CREDS,
+            &TemplateInput {
+                marketing: Some(Marketing::default()),
+                ..input()
+            },
+        )
+        .unwrap();
+        assert_eq!(marketing.path_and_query, "/v27.0/1/marketing_messages");
+        assert_eq!(marketing.json_body, plain.json_body);
+        let options = TemplateInput {
+            marketing: Some(Marketing {
+                product_policy: Some(ProductPolicy::Strict),
+                message_activity_sharing: Some(false),
+            }),
+            ..input()
+        };
+        let body = json(&options);
+        assert_eq!(body["product_policy"], "STRICT");
+        assert_eq!(body["message_activity_sharing"], false);
+        assert_eq!(body["template"]["name"], "order_update");
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn http_status(kind: &str) -> u16 {
         "invalid-signature" => 401,
         "verification-failed" => 403,
         "method-not-allowed" => 405,
-        "invalid-property" => 500,
+        "invalid-property" | "execution-failed" => 500,
         _ => 400,
     }
 }

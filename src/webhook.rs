@@ -34,6 +34,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+pub use crate::flow::FlowReply;
 use crate::identity::{Identifiers, SenderFilter};
 
 /// The only `object` a WhatsApp Business Account webhook carries.
@@ -168,8 +169,15 @@ pub struct Message {
     /// For any type but text: the object under the key named by `type`.
     pub content: Option<RawJson>,
     pub errors: Option<RawJson>,
-    /// Every other member, raw, in order: `identity`, `referral`, `group_id`, a known
-    /// member of an unexpected type, whatever Meta adds.
+    /// `group_id`: the group the message was sent in (Groups API).
+    pub group_id: Option<String>,
+    /// For `edit` and `revoke`: the ID of the message edited or deleted, read from
+    /// `content` (its `original_message_id`).
+    pub original_message_id: Option<String>,
+    /// For an `interactive` `nfm_reply`: the Flow's answers, read from `content`.
+    pub flow_reply: Option<FlowReply>,
+    /// Every other member, raw, in order: `identity`, `referral`, a known member of an
+    /// unexpected type, whatever Meta adds.
     pub others: Vec<(String, RawJson)>,
     /// The element itself when it is not an object, or repeats a key: nothing in it is
     /// interpreted, and it is carried whole.
@@ -252,6 +260,15 @@ impl Serialize for Message {
         }
         if let Some(errors) = &self.errors {
             map.serialize_entry("errors", errors)?;
+        }
+        if let Some(group_id) = &self.group_id {
+            map.serialize_entry("group_id", group_id)?;
+        }
+        if let Some(original) = &self.original_message_id {
+            map.serialize_entry("original_message_id", original)?;
+        }
+        if let Some(reply) = &self.flow_reply {
+            map.serialize_entry("flow_reply", reply)?;
         }
         for (key, value) in &self.others {
             map.serialize_entry(key, value)?;
@@ -653,6 +670,23 @@ pub(crate) mod wire {
         }
     }
 
+    impl<'a> Members<'a> {
+        /// An object's members; `None` when `text` is not an object, or repeats a key.
+        pub(crate) fn of(text: &'a str) -> Option<Self> {
+            serde_json::from_str(text).ok()
+        }
+
+        /// The value of member `key`.
+        pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
+            self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        }
+
+        /// The value of member `key` when it is a string, unescaped.
+        pub(crate) fn string(&self, key: &str) -> Option<String> {
+            self.get(key).and_then(string)
+        }
+    }
+
     /// A key given twice among an object's members, if any.
     fn repeated_key<'m>(members: &'m [(Cow<'_, str>, &RawValue)]) -> Option<&'m str> {
         if members.len() <= 16 {
@@ -721,6 +755,7 @@ pub(crate) mod wire {
                 "id" => &mut message.id,
                 "timestamp" => &mut message.timestamp,
                 "type" => &mut message.kind,
+                "group_id" => &mut message.group_id,
                 "text" if kind.as_deref() == Some("text") => &mut message.text,
                 "context" => {
                     message.context = Some(value.into());
@@ -749,7 +784,21 @@ pub(crate) mod wire {
                 None => message.others.push((key.into_owned(), value.into())),
             }
         }
+        if let Some(content) = &message.content {
+            match message.kind.as_deref() {
+                Some("edit" | "revoke") => {
+                    message.original_message_id = original_message_id(content.get());
+                }
+                Some("interactive") => message.flow_reply = crate::flow::read_reply(content.get()),
+                _ => {}
+            }
+        }
         message
+    }
+
+    /// `original_message_id` of an `edit` or `revoke` object, when it is a string.
+    fn original_message_id(content: &str) -> Option<String> {
+        Members::of(content)?.string("original_message_id")
     }
 
     pub fn wrong_object(object: &str) -> String {
@@ -1007,10 +1056,11 @@ mod tests {
     fn wrong_types_and_unknown_members_are_carried_raw() {
         let body = ONE_TEXT.replace(
             "\"from\":\"16505551234\"",
-            "\"from\":16505551234,\"identity\":{\"acknowledged\":true},\"group_id\":\"G1\"",
+            "\"from\":16505551234,\"identity\":{\"acknowledged\":true},\"group_id\":7",
         );
         let m = only(&body).entry.changes.messages;
         assert_eq!(m.from, None);
+        assert_eq!(m.group_id, None);
         let others: Vec<(&str, &str)> = m
             .others
             .iter()
@@ -1021,7 +1071,7 @@ mod tests {
             [
                 ("from", "16505551234"),
                 ("identity", "{\"acknowledged\":true}"),
-                ("group_id", "\"G1\"")
+                ("group_id", "7")
             ]
         );
         let json = serde_json::to_value(&m).unwrap();

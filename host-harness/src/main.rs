@@ -141,6 +141,8 @@ enum Command {
     SendMedia(cli::actions::MediaArgs),
     /// Action "Send Interactive": send reply buttons, a list or a URL button.
     SendInteractive(cli::actions::InteractiveArgs),
+    /// Action "Send Flow": send a WhatsApp Flow (a form the customer fills in the chat).
+    SendFlow(cli::actions::FlowArgs),
     /// Action "Send Reaction": react to a message with an emoji (empty: remove it).
     SendReaction(cli::actions::ReactionArgs),
     /// Action "Send Location": send a location pin.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use host_harness::bindings::{
-    ConnectorError, InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput,
-    SendOutput, TemplateInput, interactive, media, template,
+    ConnectorError, FlowInput, InteractiveInput, LocationInput, MediaInput, ReactionInput,
+    ReadInput, SendOutput, TemplateInput, flow, interactive, media, template,
 };
 use host_harness::fakes::loopback::GraphServer;
 use host_harness::{Call, Connector, Outbound, StubResponse};
@@ -29,7 +29,30 @@ fn template_input() -> TemplateInput {
         body_parameters: vec![],
         header: None,
         buttons: vec![],
+        marketing: None,
     }
+}
+
+fn flow_input() -> FlowInput {
+    FlowInput {
+        send_message_to: TO.into(),
+        flow: flow::FlowRef::Id("1234567890".into()),
+        flow_cta: "Book!".into(),
+        flow_token: None,
+        mode: None,
+        flow_action: None,
+        header_text: None,
+        body: "Book your appointment".into(),
+        footer: None,
+        reply_to: None,
+    }
+}
+
+fn navigate(screen: &str, data: Option<&str>) -> Option<flow::FlowAction> {
+    Some(flow::FlowAction::Navigate(flow::Navigate {
+        screen: screen.into(),
+        data: data.map(str::to_owned),
+    }))
 }
 
 fn media_input(kind: media::MediaKind) -> MediaInput {
@@ -103,6 +126,7 @@ enum Action {
     Template(TemplateInput),
     Media(MediaInput),
     Interactive(InteractiveInput),
+    Flow(FlowInput),
     Reaction(ReactionInput),
     Location(LocationInput),
     Read(ReadInput),
@@ -116,6 +140,7 @@ impl Action {
             Action::Template(i) => connector.send_template(&c, i).await?.map(Some),
             Action::Media(i) => connector.send_media(&c, i).await?.map(Some),
             Action::Interactive(i) => connector.send_interactive(&c, i).await?.map(Some),
+            Action::Flow(i) => connector.send_flow(&c, i).await?.map(Some),
             Action::Reaction(i) => connector.send_reaction(&c, i).await?.map(Some),
             Action::Location(i) => connector.send_location(&c, i).await?.map(Some),
             Action::Read(i) => connector.mark_as_read(&c, i).await?.map(|()| None),
@@ -149,7 +174,7 @@ async fn request_of(action: Action) -> Value {
     assert_graph_call(
         request,
         "POST",
-        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
+        &format!("/v27.0/{PHONE_NUMBER_ID}/messages"),
     );
     serde_json::from_slice(&request.body).unwrap()
 }
@@ -180,7 +205,90 @@ async fn every_action_sends_exactly_meta_s_body() {
         ],
         ..template_input()
     };
+    let flow_template = TemplateInput {
+        buttons: vec![
+            template::ButtonParameter::Flow(template::FlowButton {
+                index: 0,
+                flow_token: Some("booking-42".into()),
+                flow_action_data: Some(r#"{"name": "Sheena"}"#.into()),
+            }),
+            template::ButtonParameter::Flow(template::FlowButton {
+                index: 1,
+                flow_token: None,
+                flow_action_data: None,
+            }),
+        ],
+        ..template_input()
+    };
     let cases: Vec<(Action, Value)> = vec![
+        (
+            Action::Template(flow_template),
+            envelope(
+                "template",
+                json!({"name": "order_update", "language": {"code": "en_US"}, "components": [
+                    {"type": "button", "sub_type": "flow", "index": "0", "parameters": [{"type": "action", "action": {"flow_token": "booking-42", "flow_action_data": {"name": "Sheena"}}}]},
+                    {"type": "button", "sub_type": "flow", "index": "1", "parameters": [{"type": "action", "action": {}}]},
+                ]}),
+            ),
+        ),
+        (
+            Action::Flow(FlowInput {
+                flow_token: Some("booking-42".into()),
+                mode: Some(flow::FlowMode::Draft),
+                flow_action: navigate(
+                    "WELCOME",
+                    Some(r#"{"product_name": "Haircut", "slots": [9, 10]}"#),
+                ),
+                header_text: Some("Lucky Shrub".into()),
+                footer: Some("Tap to book".into()),
+                reply_to: Some(QUOTED.into()),
+                ..flow_input()
+            }),
+            json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": TO,
+                "context": {"message_id": QUOTED},
+                "type": "interactive",
+                "interactive": {
+                    "type": "flow",
+                    "header": {"type": "text", "text": "Lucky Shrub"},
+                    "body": {"text": "Book your appointment"},
+                    "footer": {"text": "Tap to book"},
+                    "action": {"name": "flow", "parameters": {
+                        "flow_message_version": "3",
+                        "flow_id": "1234567890",
+                        "flow_cta": "Book!",
+                        "flow_token": "booking-42",
+                        "mode": "draft",
+                        "flow_action": "navigate",
+                        "flow_action_payload": {"screen": "WELCOME", "data": {"product_name": "Haircut", "slots": [9, 10]}}
+                    }}
+                }
+            }),
+        ),
+        (
+            Action::Flow(FlowInput {
+                send_message_to: BSUID.into(),
+                flow: flow::FlowRef::Name("appointment_booking".into()),
+                mode: Some(flow::FlowMode::Published),
+                flow_action: Some(flow::FlowAction::DataExchange),
+                ..flow_input()
+            }),
+            json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "recipient": BSUID,
+                "type": "interactive",
+                "interactive": {
+                    "type": "flow",
+                    "body": {"text": "Book your appointment"},
+                    "action": {"name": "flow", "parameters": {
+                        "flow_message_version": "3",
+                        "flow_name": "appointment_booking",
+                        "flow_cta": "Book!",
+                        "mode": "published",
+                        "flow_action": "data_exchange"
+                    }}
+                }
+            }),
+        ),
         (
             Action::Template(full_template),
             envelope(
@@ -367,6 +475,90 @@ async fn every_limit_at_its_edge() {
     type Case = (&'static str, usize, Box<dyn Fn(usize) -> Action>);
     use interactive::Form;
     let cases: Vec<Case> = vec![
+        (
+            "flow-cta",
+            20,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    flow_cta: chars(n),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "flow-token",
+            2000,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    flow_token: Some(chars(n)),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "flow",
+            200,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    flow: flow::FlowRef::Name(chars(n)),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "flow-action",
+            200,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    flow_action: navigate(&"S".repeat(n), None),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "header-text",
+            60,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    header_text: Some(chars(n)),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "body",
+            1024,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    body: chars(n),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "footer",
+            60,
+            Box::new(|n| {
+                Action::Flow(FlowInput {
+                    footer: Some(chars(n)),
+                    ..flow_input()
+                })
+            }),
+        ),
+        (
+            "buttons",
+            2000,
+            Box::new(|n| {
+                Action::Template(TemplateInput {
+                    buttons: vec![template::ButtonParameter::Flow(template::FlowButton {
+                        index: 0,
+                        flow_token: Some(chars(n)),
+                        flow_action_data: None,
+                    })],
+                    ..template_input()
+                })
+            }),
+        ),
         (
             "reply-to",
             512,
@@ -727,6 +919,10 @@ async fn the_errors_a_workflow_author_meets_carry_a_hint() {
         (132001, "language"),
         (132012, "format"),
         (131062, "phone number"),
+        (131049, "marketing messages one user receives"),
+        (130497, "country"),
+        (131050, "stopped marketing messages"),
+        (131063, "turned off"),
     ] {
         let answer = answered(400, code, None);
         let connector = connector().with_outbound(Outbound::stub(move |_| Some(answer.clone())));
@@ -753,4 +949,111 @@ async fn the_errors_a_workflow_author_meets_carry_a_hint() {
             other => panic!("{code}: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_flow_is_refused_before_any_request_when_its_shape_is_wrong() {
+    for cta in ["Book 📅", "✅ Go", "⭐"] {
+        refused(
+            &Action::Flow(FlowInput {
+                flow_cta: cta.into(),
+                ..flow_input()
+            }),
+            "flow-cta",
+        )
+        .await;
+    }
+    refused(
+        &Action::Flow(FlowInput {
+            flow: flow::FlowRef::Id("12ab".into()),
+            ..flow_input()
+        }),
+        "flow",
+    )
+    .await;
+    for data in ["{}", "[1, 2]", "{\"a\": }", "\"text\""] {
+        refused(
+            &Action::Flow(FlowInput {
+                flow_action: navigate("WELCOME", Some(data)),
+                ..flow_input()
+            }),
+            "flow-action",
+        )
+        .await;
+        refused(
+            &Action::Template(TemplateInput {
+                buttons: vec![template::ButtonParameter::Flow(template::FlowButton {
+                    index: 0,
+                    flow_token: None,
+                    flow_action_data: Some(data.into()),
+                })],
+                ..template_input()
+            }),
+            "buttons",
+        )
+        .await;
+    }
+    refused(
+        &Action::Flow(FlowInput {
+            flow_action: navigate("TWO WORDS", None),
+            ..flow_input()
+        }),
+        "flow-action",
+    )
+    .await;
+    refused(
+        &Action::Flow(FlowInput {
+            send_message_to: "15550101234".into(),
+            ..flow_input()
+        }),
+        "send-message-to",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_goes_through_the_marketing_messages_api_when_asked() {
+    let answer = r#"{"messaging_product":"whatsapp","contacts":[{"input":"+15550101234","wa_id":"15550101234"}],"messages":[{"id":"wamid.SENT"}],"success":true}"#;
+    let server = GraphServer::start(move |_| StubResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: answer.as_bytes().to_vec(),
+    })
+    .await
+    .unwrap();
+    let connector = connector().with_outbound(Outbound::redirect(&server.base_url()).unwrap());
+    let plain = Action::Template(TemplateInput {
+        marketing: Some(template::MarketingOptions {
+            product_policy: None,
+            message_activity_sharing: None,
+        }),
+        ..template_input()
+    });
+    let options = Action::Template(TemplateInput {
+        marketing: Some(template::MarketingOptions {
+            product_policy: Some(template::ProductPolicy::Strict),
+            message_activity_sharing: Some(true),
+        }),
+        ..template_input()
+    });
+    for action in [plain, options] {
+        let output = action.run(&connector).await.unwrap().unwrap().unwrap();
+        assert_eq!(output.messages[0].id, "wamid.SENT");
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let template = json!({"name": "order_update", "language": {"code": "en_US"}});
+    for request in &requests {
+        assert_graph_call(
+            request,
+            "POST",
+            &format!("/v27.0/{PHONE_NUMBER_ID}/marketing_messages"),
+        );
+    }
+    let body = |i: usize| serde_json::from_slice::<Value>(&requests[i].body).unwrap();
+    assert_eq!(body(0), envelope("template", template.clone()));
+    let mut expected = envelope("template", template);
+    expected["product_policy"] = json!("STRICT");
+    expected["message_activity_sharing"] = json!(true);
+    assert_eq!(body(1), expected);
 }

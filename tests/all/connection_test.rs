@@ -37,7 +37,7 @@ async fn a_working_token_reads_the_phone_number() {
     assert_eq!(
         requests[0].path_and_query,
         format!(
-            "/v26.0/{PHONE_NUMBER_ID}?fields=display_phone_number,verified_name,quality_rating"
+            "/v27.0/{PHONE_NUMBER_ID}?fields=display_phone_number,verified_name,quality_rating"
         )
     );
     assert_eq!(

@@ -86,7 +86,7 @@ fn the_exports_are_the_manifests() {
 fn every_property_matches_a_wit_field() {
     let manifest = manifest();
     let actions = manifest["actions"].as_array().unwrap();
-    assert_eq!(actions.len(), 9, "every action has its manifest entry");
+    assert_eq!(actions.len(), 10, "every action has its manifest entry");
     for action in actions {
         let func = exported_func(
             action["interface"].as_str().unwrap(),
@@ -166,8 +166,38 @@ fn attribute(action: &str, name: &str, attribute: &str) -> Value {
 
 #[test]
 fn the_limits_are_the_components() {
-    use whatsapp_connector::{interactive, location, media, outgoing, send, template};
-    let cases: [(&str, &str, &str, f64); 14] = [
+    use whatsapp_connector::{flow, interactive, location, media, outgoing, send, template};
+    let cases: [(&str, &str, &str, f64); 19] = [
+        (
+            "send-flow",
+            "flow-cta",
+            "maxLength",
+            flow::MAX_CTA_CHARS as f64,
+        ),
+        (
+            "send-flow",
+            "flow-token",
+            "maxLength",
+            flow::MAX_TOKEN_CHARS as f64,
+        ),
+        (
+            "send-flow",
+            "header-text",
+            "maxLength",
+            interactive::MAX_HEADER_CHARS as f64,
+        ),
+        (
+            "send-flow",
+            "body",
+            "maxLength",
+            interactive::MAX_BODY_CHARS as f64,
+        ),
+        (
+            "send-flow",
+            "footer",
+            "maxLength",
+            interactive::MAX_FOOTER_CHARS as f64,
+        ),
         (
             "send-message",
             "message",
@@ -263,6 +293,21 @@ fn the_limits_are_the_components() {
     ] {
         assert!(form.contains(&limit.to_string()), "{limit} not in {form}");
     }
+    // So are the Flow's, written in its descriptions.
+    let which = attribute("send-flow", "flow", "description");
+    assert!(
+        which
+            .as_str()
+            .unwrap()
+            .contains(&flow::MAX_NAME_CHARS.to_string())
+    );
+    let action = attribute("send-flow", "flow-action", "description");
+    assert!(
+        action
+            .as_str()
+            .unwrap()
+            .contains(&flow::MAX_SCREEN_CHARS.to_string())
+    );
     // The hinted error codes are the component's table.
     for code in manifest()["errorHints"]["codes"].as_array().unwrap() {
         let code = code.as_i64().unwrap();

@@ -30,7 +30,7 @@ fn file_bytes(len: usize) -> Vec<u8> {
 async fn media_server(bytes: Vec<u8>, sha256: String, url: String) -> GraphServer {
     let bytes = Arc::new(bytes);
     GraphServer::start(move |request: &RecordedRequest| {
-        if request.path_and_query == format!("/v26.0/{MEDIA_ID}") {
+        if request.path_and_query == format!("/v27.0/{MEDIA_ID}") {
             StubResponse::json(
                 200,
                 &json!({
@@ -116,7 +116,7 @@ async fn a_download_brings_the_bytes_the_type_and_the_hash() {
     // Both steps with the token; the second to Meta's media host, path and query kept.
     let requests = connector.outbound().requests();
     assert_eq!(requests.len(), 2);
-    assert_graph_call(&requests[0], "GET", &format!("/v26.0/{MEDIA_ID}"));
+    assert_graph_call(&requests[0], "GET", &format!("/v27.0/{MEDIA_ID}"));
     assert_eq!(requests[1].url, metas_url());
     assert_eq!(requests[1].method, "GET");
     assert_eq!(
@@ -140,7 +140,7 @@ async fn a_wrong_hash_or_size_is_an_error() {
 
     // The server sends more than `file_size` says: refused without reading it all.
     let long = GraphServer::start(move |request: &RecordedRequest| {
-        if request.path_and_query.starts_with("/v26.0/") {
+        if request.path_and_query.starts_with("/v27.0/") {
             StubResponse::json(
                 200,
                 &json!({"url": metas_url(), "mime_type": "image/png", "sha256": "00".repeat(32), "file_size": 10, "id": MEDIA_ID}),
@@ -174,7 +174,7 @@ async fn a_media_url_elsewhere_is_refused_and_the_token_stays() {
     for url in [
         "https://evil.example.com/steal?mid=1".to_owned(),
         format!("http://lookaside.fbsbx.com{MEDIA_PATH}"),
-        "https://graph.facebook.com/v26.0/me".to_owned(),
+        "https://graph.facebook.com/v27.0/me".to_owned(),
         "https://lookaside.fbsbx.com.evil.example/x".to_owned(),
     ] {
         let server = media_server(vec![1, 2, 3], hex_sha256(&[1, 2, 3]), url.clone()).await;
@@ -280,7 +280,7 @@ async fn an_upload_is_multipart_that_a_real_parser_reads() {
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
     assert_eq!(request.method, "POST");
-    assert_eq!(request.path_and_query, "/v26.0/106540352242922/media");
+    assert_eq!(request.path_and_query, "/v27.0/106540352242922/media");
     assert_eq!(
         request.header("authorization"),
         Some(&*format!("Bearer {TOKEN}"))

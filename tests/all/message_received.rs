@@ -707,9 +707,10 @@ async fn unknown_members_and_identity_referral_group_reach_the_event() {
         .iter()
         .map(|m| m.name.as_str())
         .collect();
+    assert_eq!(names, ["identity", "referral", "brand_new_field"]);
     assert_eq!(
-        names,
-        ["identity", "referral", "group_id", "brand_new_field"]
+        events[0].entry.changes.messages.group_id.as_deref(),
+        Some("120363000000000000@g.us")
     );
     let rendered = event_json(&events[0]);
     for (key, value) in extra.as_object().unwrap() {
@@ -740,4 +741,156 @@ async fn raw_json_keeps_its_shape_at_any_depth() {
         assert!(line.contains(&format!("\"{field}\":{deep}")), "{field}");
         assert!(!line.contains(&format!("\"{field}\":\"")), "{field}");
     }
+}
+
+/// The envelope every fixture below shares: Meta's example business and sender.
+fn documented(message: Value) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": {
+            "id": "102290129340398",
+            "changes": {
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
+                },
+                "contacts": {"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"},
+                "messages": message
+            }
+        }
+    })
+}
+
+const ORIGINAL: &str = "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk4QzZENUQ0NUQ3RTlBMQA=";
+const NOT_JSON: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzRkxPV05PVEpTT04wMDAwMDAwMDAA";
+const EDITED: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzRURJVEVEMDAwMDAwMDAwMDAwMDAA";
+const REVOKED: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzUkVWT0tFRDAwMDAwMDAwMDAwMDAA";
+const IN_GROUP: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzR1JPVVAwMDAwMDAwMDAwMDAwMDAA";
+
+#[tokio::test]
+async fn a_flow_s_answers_arrive_as_an_object_next_to_meta_s_text() {
+    let events = events_of("flow_nfm_reply.json", None).await;
+    assert_eq!(events.len(), 1);
+    let reply = events[0]
+        .entry
+        .changes
+        .messages
+        .flow_reply
+        .as_ref()
+        .unwrap();
+    assert_eq!(reply.flow_token.as_deref(), Some("booking-42"));
+    assert_eq!(reply.invalid_reason, None);
+    let text = "{\"flow_token\": \"booking-42\", \"appointment_date\": \"2026-12-01\", \"services\": [\"haircut\", \"beard\"]}";
+    assert_eq!(
+        event_json(&events[0]),
+        documented(json!({
+            "from": "16505551234",
+            "id": W2,
+            "timestamp": "1739321024",
+            "type": "interactive",
+            "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": text}},
+            "context": {"from": "15550783881", "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"},
+            "flow_reply": {
+                "response": {"flow_token": "booking-42", "appointment_date": "2026-12-01", "services": ["haircut", "beard"]},
+                "flow_token": "booking-42"
+            }
+        }))
+    );
+    assert_eq!(events[0].dedup_key, W2);
+
+    // Answers that are not JSON: still one event, with the text and the reason.
+    let events = events_of("flow_nfm_reply_not_json.json", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        event_json(&events[0]),
+        documented(json!({
+            "from": "16505551234",
+            "id": NOT_JSON,
+            "timestamp": "1739321024",
+            "type": "interactive",
+            "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": "flow_token=booking-42"}},
+            "flow_reply": {"invalid_reason": "`nfm_reply.response_json` is not the JSON text of an object"}
+        }))
+    );
+}
+
+#[tokio::test]
+async fn edits_and_deletions_carry_the_original_message_s_id() {
+    let edit = events_of("edit_message.json", None).await;
+    assert_eq!(edit.len(), 1);
+    assert_eq!(
+        edit[0].entry.changes.messages.type_.as_deref(),
+        Some("edit")
+    );
+    assert_eq!(
+        edit[0]
+            .entry
+            .changes
+            .messages
+            .original_message_id
+            .as_deref(),
+        Some(ORIGINAL)
+    );
+    assert_eq!(
+        event_json(&edit[0]),
+        documented(json!({
+            "from": "16505551234",
+            "id": EDITED,
+            "timestamp": "1739321024",
+            "type": "edit",
+            "edit": {
+                "original_message_id": ORIGINAL,
+                "message": {
+                    "context": {"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"},
+                    "type": "image",
+                    "image": {
+                        "caption": "The blue one, not the red",
+                        "mime_type": "image/jpeg",
+                        "sha256": "McgQL3ARmJJlg7zQiXO86hGJkdDmj3bTkQhK68z76Yw=",
+                        "id": "1003383421387256",
+                        "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256"
+                    }
+                }
+            },
+            "original_message_id": ORIGINAL
+        }))
+    );
+    let revoke = events_of("revoke_message.json", None).await;
+    assert_eq!(revoke.len(), 1);
+    assert_eq!(
+        event_json(&revoke[0]),
+        documented(json!({
+            "from": "16505551234",
+            "id": REVOKED,
+            "timestamp": "1739321024",
+            "type": "revoke",
+            "revoke": {"original_message_id": ORIGINAL},
+            "original_message_id": ORIGINAL
+        }))
+    );
+    // The edit and the deletion are events of their own, with keys of their own.
+    assert_eq!(revoke[0].dedup_key, REVOKED);
+}
+
+#[tokio::test]
+async fn a_group_message_names_its_group() {
+    let events = events_of("group_text_message.json", None).await;
+    assert_eq!(events.len(), 1);
+    let group = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD";
+    assert_eq!(
+        events[0].entry.changes.messages.group_id.as_deref(),
+        Some(group)
+    );
+    assert!(events[0].entry.changes.messages.others.is_empty());
+    assert_eq!(
+        event_json(&events[0]),
+        documented(json!({
+            "from": "16505551234",
+            "id": IN_GROUP,
+            "timestamp": "1739321024",
+            "type": "text",
+            "text": {"body": "What do you all think about this?"},
+            "group_id": group
+        }))
+    );
 }

@@ -26,7 +26,7 @@ async fn sends_the_documented_request_and_returns_the_output() {
         assert_eq!(request.method, "POST");
         assert_eq!(
             request.url,
-            format!("https://graph.facebook.com/v26.0/{PHONE_NUMBER_ID}/messages")
+            format!("https://graph.facebook.com/v27.0/{PHONE_NUMBER_ID}/messages")
         );
         assert_eq!(request.header("authorization"), Some(&*format!("Bearer {TOKEN}")));
         assert_eq!(request.header("content-type"), Some("application/json"));
@@ -67,7 +67,7 @@ async fn sends_over_real_http_to_a_loopback_server() {
     assert_graph_call(
         &received[0],
         "POST",
-        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
+        &format!("/v27.0/{PHONE_NUMBER_ID}/messages"),
     );
     assert_eq!(received[0].header("host"), Some("graph.facebook.com"));
     let body: Value = serde_json::from_slice(&received[0].body).unwrap();
@@ -309,7 +309,7 @@ async fn sends_to_a_business_scoped_user_id_as_recipient() {
     assert_graph_call(
         &received[0],
         "POST",
-        &format!("/v26.0/{PHONE_NUMBER_ID}/messages"),
+        &format!("/v27.0/{PHONE_NUMBER_ID}/messages"),
     );
     // Exactly this body: `recipient`, and no `to` (Meta lets `to` win).
     assert_eq!(

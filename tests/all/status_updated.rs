@@ -259,3 +259,54 @@ async fn signatures_and_the_handshake_work_as_for_messages() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_group_send_s_statuses_name_the_group_and_a_marketing_limit_its_fix() {
+    let group = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD";
+    let id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MjNBRTVDRkQ3QzdDMUYyNzQA";
+    let events = statuses("group_statuses.json", &all()).await;
+    let keys: Vec<&str> = events.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys, [format!("{id}:sent"), format!("{id}:failed")]);
+    let envelope = |status: Value| {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": {"id": "102290129340398", "changes": {
+                "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}},
+                "statuses": status
+            }}
+        })
+    };
+    assert_eq!(
+        events[0].1,
+        envelope(json!({
+            "id": id, "status": "sent", "timestamp": "1739321024",
+            "recipient_id": group, "recipient_type": "group"
+        }))
+    );
+    let failed = &events[1].1;
+    let hint = failed
+        .pointer("/entry/changes/statuses/errors/0/hint")
+        .unwrap();
+    assert!(hint.as_str().unwrap().contains("marketing"), "{hint}");
+    assert_eq!(
+        *failed,
+        envelope(json!({
+            "id": id, "status": "failed", "timestamp": "1739321025",
+            "recipient_id": group, "recipient_type": "group",
+            "errors": [{
+                "code": 131049,
+                "title": "This message was not delivered to maintain healthy ecosystem engagement.",
+                "message": "This message was not delivered to maintain healthy ecosystem engagement.",
+                "error_data": {"details": "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."},
+                "href": "/documentation/business-messaging/whatsapp/support/error-codes",
+                "hint": hint
+            }]
+        }))
+    );
+    // The statuses filter keeps the failure only.
+    let only_group = StatusProperties {
+        statuses: vec![StatusKind::Failed],
+        recipient: None,
+    };
+    assert_eq!(statuses("group_statuses.json", &only_group).await.len(), 1);
+}

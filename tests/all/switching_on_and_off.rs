@@ -113,7 +113,7 @@ async fn enable_sets_the_phone_numbers_alternate_callback() {
         .unwrap();
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
-    assert_graph_call(&requests[0], "POST", &format!("/v26.0/{PHONE_NUMBER_ID}"));
+    assert_graph_call(&requests[0], "POST", &format!("/v27.0/{PHONE_NUMBER_ID}"));
     assert_eq!(
         json_body(&requests[0]),
         json!({"webhook_configuration": {
@@ -232,9 +232,9 @@ async fn disable_removes_its_own_alternate_callback() {
     assert_graph_call(
         &requests[0],
         "GET",
-        &format!("/v26.0/{PHONE_NUMBER_ID}?fields=webhook_configuration"),
+        &format!("/v27.0/{PHONE_NUMBER_ID}?fields=webhook_configuration"),
     );
-    assert_graph_call(&requests[1], "POST", &format!("/v26.0/{PHONE_NUMBER_ID}"));
+    assert_graph_call(&requests[1], "POST", &format!("/v27.0/{PHONE_NUMBER_ID}"));
     assert_eq!(
         json_body(&requests[1]),
         json!({"webhook_configuration": {"override_callback_uri": ""}})

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use host_harness::bindings::{
-    DownloadInput, InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput,
-    TemplateInput, UploadInput, interactive, media, template,
+    DownloadInput, FlowInput, InteractiveInput, LocationInput, MediaInput, ReactionInput,
+    ReadInput, TemplateInput, UploadInput, flow, interactive, media, template,
 };
 use host_harness::{Connector, json};
 use serde_json::json;
@@ -76,8 +76,53 @@ pub struct TemplateArgs {
     /// A URL button's suffix, by its index; repeatable.
     #[arg(long, value_name = "INDEX=SUFFIX", value_parser = indexed)]
     url_suffix: Vec<template::ButtonValue>,
+    /// A FLOW button's flow_token, by its index; repeatable.
+    #[arg(long, value_name = "INDEX=TOKEN", value_parser = indexed)]
+    flow_token: Vec<template::ButtonValue>,
+    /// A FLOW button's flow_action_data (a JSON object), by its index; repeatable.
+    #[arg(long, value_name = "INDEX=JSON", value_parser = indexed)]
+    flow_data: Vec<template::ButtonValue>,
+    /// Send through the Marketing Messages API (/marketing_messages), marketing
+    /// templates only.
+    #[arg(long)]
+    marketing: bool,
+    /// The Marketing Messages API's product_policy.
+    #[arg(long, requires = "marketing", value_parser = ["cloud-api-fallback", "strict"])]
+    product_policy: Option<String>,
+    /// The Marketing Messages API's message_activity_sharing.
+    #[arg(long, requires = "marketing", value_name = "BOOL")]
+    activity_sharing: Option<bool>,
     #[command(flatten)]
     graph: GraphArgs,
+}
+
+/// The FLOW buttons named by `--flow-token` and `--flow-data`, one per index, in index
+/// order.
+fn flow_buttons(
+    tokens: Vec<template::ButtonValue>,
+    data: Vec<template::ButtonValue>,
+) -> Vec<template::ButtonParameter> {
+    let mut buttons = std::collections::BTreeMap::new();
+    fn button(
+        buttons: &mut std::collections::BTreeMap<u8, template::FlowButton>,
+        index: u8,
+    ) -> &mut template::FlowButton {
+        buttons.entry(index).or_insert(template::FlowButton {
+            index,
+            flow_token: None,
+            flow_action_data: None,
+        })
+    }
+    for t in tokens {
+        button(&mut buttons, t.index).flow_token = Some(t.value);
+    }
+    for d in data {
+        button(&mut buttons, d.index).flow_action_data = Some(d.value);
+    }
+    buttons
+        .into_values()
+        .map(template::ButtonParameter::Flow)
+        .collect()
 }
 
 pub async fn send_template(connector: &Connector, args: TemplateArgs) -> Result<(), Failure> {
@@ -105,7 +150,15 @@ pub async fn send_template(connector: &Connector, args: TemplateArgs) -> Result<
                 .into_iter()
                 .map(template::ButtonParameter::Url),
         )
+        .chain(flow_buttons(args.flow_token, args.flow_data))
         .collect();
+    let marketing = args.marketing.then(|| template::MarketingOptions {
+        product_policy: args.product_policy.as_deref().map(|p| match p {
+            "strict" => template::ProductPolicy::Strict,
+            _ => template::ProductPolicy::CloudApiFallback,
+        }),
+        message_activity_sharing: args.activity_sharing,
+    });
     let input = TemplateInput {
         send_message_to: args.to,
         template_name: args.name,
@@ -116,6 +169,7 @@ pub async fn send_template(connector: &Connector, args: TemplateArgs) -> Result<
             .collect(),
         header,
         buttons,
+        marketing,
     };
     let output = answered(connector.send_template(&connection, &input).await)?;
     print_json(&json::send_output(&output))
@@ -257,6 +311,82 @@ pub async fn send_interactive(connector: &Connector, args: InteractiveArgs) -> R
         reply_to: args.reply_to,
     };
     let output = answered(connector.send_interactive(&connection, &input).await)?;
+    print_json(&json::send_output(&output))
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["flow_id", "flow_name"])))]
+pub struct FlowArgs {
+    /// Send message to: a +number or a business-scoped user ID.
+    #[arg(long)]
+    to: String,
+    /// The Flow's ID (digits).
+    #[arg(long)]
+    flow_id: Option<String>,
+    /// The Flow's name, instead of its ID.
+    #[arg(long)]
+    flow_name: Option<String>,
+    /// The button's text (flow_cta): at most 20 characters, no emoji.
+    #[arg(long)]
+    cta: String,
+    /// flow_token: this send's identifier, returned with the answers.
+    #[arg(long)]
+    flow_token: Option<String>,
+    /// Send the Flow's draft (for testing) rather than its published version.
+    #[arg(long)]
+    draft: bool,
+    /// flow_action navigate: the first screen's ID.
+    #[arg(long, conflicts_with = "data_exchange")]
+    screen: Option<String>,
+    /// The first screen's data, a JSON object; with --screen.
+    #[arg(long, value_name = "JSON", requires = "screen")]
+    data: Option<String>,
+    /// flow_action data_exchange: the Flow's endpoint gives the first screen.
+    #[arg(long)]
+    data_exchange: bool,
+    /// The body text.
+    #[arg(long)]
+    body: String,
+    /// A text header.
+    #[arg(long)]
+    header: Option<String>,
+    /// A footer.
+    #[arg(long)]
+    footer: Option<String>,
+    /// The ID of the message to reply to.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    reply_to: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+pub async fn send_flow(connector: &Connector, args: FlowArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let which = match (args.flow_id, args.flow_name) {
+        (Some(id), _) => flow::FlowRef::Id(id),
+        (None, name) => flow::FlowRef::Name(name.unwrap_or_default()),
+    };
+    let flow_action = match (args.screen, args.data_exchange) {
+        (Some(screen), _) => Some(flow::FlowAction::Navigate(flow::Navigate {
+            screen,
+            data: args.data,
+        })),
+        (None, true) => Some(flow::FlowAction::DataExchange),
+        (None, false) => None,
+    };
+    let input = FlowInput {
+        send_message_to: args.to,
+        flow: which,
+        flow_cta: args.cta,
+        flow_token: args.flow_token,
+        mode: args.draft.then_some(flow::FlowMode::Draft),
+        flow_action,
+        header_text: args.header,
+        body: args.body,
+        footer: args.footer,
+        reply_to: args.reply_to,
+    };
+    let output = answered(connector.send_flow(&connection, &input).await)?;
     print_json(&json::send_output(&output))
 }
 

@@ -9,9 +9,9 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use host_harness::bindings::{
-    self, ConnectorError, InteractiveInput, MediaInput, Outcome, Properties, ReactionInput,
-    ReadInput, SendInput, SendOutput, StatusOutcome, StatusProperties, TemplateInput,
-    WebhookSecrets, interactive, media, removal_name, template,
+    self, ConnectorError, FlowInput, InteractiveInput, MediaInput, Outcome, Properties,
+    ReactionInput, ReadInput, SendInput, SendOutput, StatusOutcome, StatusProperties,
+    TemplateInput, WebhookSecrets, flow, interactive, media, removal_name, template,
 };
 use host_harness::fakes::{signed_post, webhook_post};
 use host_harness::registration::Registered;
@@ -29,6 +29,9 @@ pub const SAMPLE_WEBHOOK: &str = include_str!("demo_webhook.json");
 const FAILED_STATUS: &str = include_str!("demo_failed_status.json");
 /// A customer's photo, as Meta delivers it: the message carries the media ID only.
 const PHOTO_WEBHOOK: &str = include_str!("demo_image.json");
+/// The customer's answers to the demo's Flow, as Meta delivers them (an `nfm_reply`);
+/// `FLOW_MESSAGE_ID` is replaced by the ID of the Flow message the demo sent.
+const FLOW_REPLY_WEBHOOK: &str = include_str!("demo_flow_reply.json");
 /// The username user's business-scoped user ID in [`SAMPLE_WEBHOOK`].
 const USERNAME_USER: &str = "US.13491208655302741918";
 const DEMO_APP_SECRET: &str = "demo-app-secret";
@@ -314,6 +317,7 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
                 value: "STOP_UPDATES".into(),
             },
         )],
+        marketing: None,
     };
     let template_id = sent(connector.send_template(&connection, &template).await?)?;
     show(
@@ -360,8 +364,56 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     };
     let reaction_id = sent(connector.send_reaction(&connection, &reaction).await?)?;
     show(out, "4.6 Send Reaction 👍 to the first message")?;
+    let booking = FlowInput {
+        send_message_to: phone.clone(),
+        flow: flow::FlowRef::Name("appointment_booking".into()),
+        flow_cta: "Book a fitting".into(),
+        flow_token: Some("fitting-1234".into()),
+        mode: None,
+        flow_action: Some(flow::FlowAction::Navigate(flow::Navigate {
+            screen: "CHOOSE_DATE".into(),
+            data: Some(r##"{"order": "#1234"}"##.into()),
+        })),
+        header_text: None,
+        body: "Book a fitting for your order".into(),
+        footer: None,
+        reply_to: None,
+    };
+    let flow_id = sent(connector.send_flow(&connection, &booking).await?)?;
+    show(
+        out,
+        "4.7 Send Flow: a booking form, opened on its first screen",
+    )?;
+    // The customer fills it in: Meta delivers the answers as an nfm_reply to the Flow.
+    let answers = FLOW_REPLY_WEBHOOK.replace("FLOW_MESSAGE_ID", &flow_id);
+    let request = signed_post(answers.into_bytes(), DEMO_APP_SECRET);
+    let reply = match connector
+        .handle_webhook(&request, &no_filter, &secrets)
+        .await?
+    {
+        Ok(Outcome::Events(mut events)) if events.len() == 1 => bindings::event(events.remove(0))?,
+        other => bail!("the Flow's answers were not one event: {other:?}"),
+    };
+    let flow_reply = reply
+        .entry
+        .changes
+        .messages
+        .flow_reply
+        .clone()
+        .context("the answers carry no flow_reply")?;
+    let response = flow_reply
+        .response
+        .context("the answers could not be read")?;
+    writeln!(
+        out,
+        "4.8 Message received: the customer's answers to that Flow (an nfm_reply), as an object:\n    flow_reply {}",
+        serde_json::to_string(&serde_json::json!({
+            "response": serde_json::from_str::<Value>(response.get())?,
+            "flow_token": flow_reply.flow_token,
+        }))?
+    )?;
     writeln!(out)?;
-    let actions = [template_id, image_id, buttons_id, reaction_id];
+    let actions = [template_id, image_id, buttons_id, reaction_id, flow_id];
 
     // 5. Disable, twice: the second time there is nothing left to remove.
     let mut removals = Vec::new();
@@ -382,7 +434,7 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
     )?;
 
     Ok(format!(
-        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); {} status events, a failed one with its hint ({}); downloaded a customer's photo ({} bytes, SHA-256 checked); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons and a reaction ({} messages); disabled ({}), again ({})",
+        "demo ok: connection tested; enabled {DEMO_WEBHOOK_URL} (callback verified); {} events from a 3-notification webhook, {} with the sender filter, {} with the user-ID filter; tampered webhook refused ({}); {} status events, a failed one with its hint ({}); downloaded a customer's photo ({} bytes, SHA-256 checked); marked read with typing; replied {} (phone number) and {} (user ID); sent a template, an image, reply buttons, a reaction and a Flow ({} messages), and read the Flow's answers ({}); disabled ({}), again ({})",
         counts[0],
         counts[1],
         counts[2],
@@ -393,6 +445,7 @@ pub async fn run(connector: &Connector, out: &mut dyn Write) -> anyhow::Result<S
         replies[0],
         replies[1],
         actions.len(),
+        flow_reply.flow_token.as_deref().unwrap_or_default(),
         removals[0],
         removals[1],
     ))

@@ -133,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SendTemplate(args) => actions::send_template(&connector, args).await,
         Command::SendMedia(args) => actions::send_media(&connector, args).await,
         Command::SendInteractive(args) => actions::send_interactive(&connector, args).await,
+        Command::SendFlow(args) => actions::send_flow(&connector, args).await,
         Command::SendReaction(args) => actions::send_reaction(&connector, args).await,
         Command::SendLocation(args) => actions::send_location(&connector, args).await,
         Command::MarkAsRead(args) => actions::mark_as_read(&connector, args).await,

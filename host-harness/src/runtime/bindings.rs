@@ -33,6 +33,7 @@ pub use exports::whatsapp::connector::message_received::{
     Event, Outcome, Properties, Registration as WitRegistration, Removal, WebhookError,
     WebhookRequest, WebhookResponse, WebhookSecrets,
 };
+pub use exports::whatsapp::connector::send_flow::{self as flow, Input as FlowInput};
 pub use exports::whatsapp::connector::send_interactive::{
     self as interactive, Input as InteractiveInput,
 };
@@ -94,6 +95,10 @@ pub fn webhook_error_parts(error: &WebhookError) -> (&'static str, &str) {
         WebhookError::InvalidHandshake(r) => ("invalid-handshake", r),
         WebhookError::MethodNotAllowed(r) => ("method-not-allowed", r),
         WebhookError::InvalidProperty(f) => ("invalid-property", &f.reason),
+        WebhookError::ExecutionFailed => (
+            "execution-failed",
+            "the call did not complete (the host's own report)",
+        ),
     }
 }
 
@@ -137,6 +142,7 @@ pub fn status_event(event: StatusEvent) -> Result<statuses::StatusEvent, Invalid
                     recipient_id: s.recipient_id,
                     recipient_user_id: s.recipient_user_id,
                     recipient_parent_user_id: s.recipient_parent_user_id,
+                    recipient_type: s.recipient_type,
                     conversation: raw("conversation", s.conversation)?,
                     pricing: raw("pricing", s.pricing)?,
                     biz_opaque_callback_data: s.biz_opaque_callback_data,
@@ -214,6 +220,18 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
                     context: raw("context", m.context)?,
                     content: raw("content", m.content)?,
                     errors: raw("errors", m.errors)?,
+                    group_id: m.group_id,
+                    original_message_id: m.original_message_id,
+                    flow_reply: m
+                        .flow_reply
+                        .map(|r| {
+                            Ok::<_, InvalidEventJson>(webhook::FlowReply {
+                                response: raw("flow_reply.response", r.response)?,
+                                flow_token: r.flow_token,
+                                invalid_reason: r.invalid_reason,
+                            })
+                        })
+                        .transpose()?,
                     others: members(m.others)?,
                     raw: raw("raw", m.raw)?,
                 },

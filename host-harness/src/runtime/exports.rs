@@ -63,6 +63,7 @@ interfaces! {
     send_template: send_template,
     send_media: send_media,
     send_interactive: send_interactive,
+    send_flow: send_flow,
     send_reaction: send_reaction,
     send_location: send_location,
     mark_as_read: mark_as_read,

@@ -79,6 +79,7 @@ pub fn connector_error(error: &ConnectorError) -> Value {
             "reason": u.reason,
             "retryable": u.retryable,
         }),
+        ConnectorError::ExecutionFailed => json!({"kind": "execution-failed"}),
     }
 }
 
@@ -105,6 +106,7 @@ pub fn transfer_error(error: &TransferError) -> Value {
             "actual": m.actual,
         }),
         TransferError::Stream(reason) => json!({"kind": "stream", "reason": reason}),
+        TransferError::ExecutionFailed => json!({"kind": "execution-failed"}),
     }
 }
 

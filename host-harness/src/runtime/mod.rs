@@ -467,6 +467,21 @@ impl Connector {
         .await
     }
 
+    /// Action "Send Flow".
+    pub async fn send_flow(
+        &self,
+        connection: &Connection,
+        input: &bindings::FlowInput,
+    ) -> Call<SendOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.send_flow(store)?
+                .call_send(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
     /// Action "Send Reaction".
     pub async fn send_reaction(
         &self,

@@ -55,9 +55,9 @@ impl Default for OutboundLimits {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
     pub method: String,
-    /// The full URL the component asked for, e.g. `https://graph.facebook.com/v26.0/1/messages`.
+    /// The full URL the component asked for, e.g. `https://graph.facebook.com/v27.0/1/messages`.
     pub url: String,
-    /// Path and query, e.g. `/v26.0/1/messages`.
+    /// Path and query, e.g. `/v27.0/1/messages`.
     pub path_and_query: String,
     /// Header names (lowercase) and values, in order.
     pub headers: Vec<(String, String)>,

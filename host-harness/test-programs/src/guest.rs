@@ -161,6 +161,7 @@ refuses!(
     send_template,
     send_media,
     send_interactive,
+    send_flow,
     send_reaction,
     send_location
 );

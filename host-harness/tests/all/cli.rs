@@ -36,6 +36,7 @@ fn every_subcommand_has_help() {
         "send-template",
         "send-media",
         "send-interactive",
+        "send-flow",
         "send-reaction",
         "send-location",
         "mark-as-read",
@@ -88,7 +89,8 @@ fn demo_runs_with_no_network() {
         "replied wamid.",
         "(phone number) and wamid.",
         "(user ID)",
-        "sent a template, an image, reply buttons and a reaction (4 messages)",
+        "sent a template, an image, reply buttons, a reaction and a Flow (5 messages)",
+        "read the Flow's answers (fitting-1234)",
         "disabled (removed), again (nothing-to-remove)",
     ] {
         assert!(summary.contains(part), "{part} not in {summary}");
@@ -101,6 +103,16 @@ fn demo_runs_with_no_network() {
         "{stdout}"
     );
     assert!(!stdout.contains("stub-access-token"));
+    // The Flow went out, and its answers came back as an object.
+    assert!(
+        stdout.contains(r#""flow_name": "appointment_booking""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains(r#"flow_reply {"response":{"flow_token":"fitting-1234","date":"2026-12-03""#),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -148,7 +160,7 @@ async fn send_over_http_with_graph_url() {
     );
     let received = server.requests();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].path_and_query, "/v26.0/123/messages");
+    assert_eq!(received[0].path_and_query, "/v27.0/123/messages");
     assert_eq!(
         received[0].header("authorization"),
         Some(&*format!("Bearer {TOKEN}"))
@@ -598,7 +610,50 @@ async fn every_action_has_a_subcommand_that_sends_what_its_flags_say() {
     .await
     .unwrap();
     let url = server.base_url();
-    let runs: [(&[&str], serde_json::Value); 6] = [
+    let runs: [(&[&str], serde_json::Value); 8] = [
+        (
+            &[
+                "send-flow",
+                "--to",
+                "+15550101234",
+                "--flow-id",
+                "1234567890",
+                "--cta",
+                "Book!",
+                "--flow-token",
+                "booking-42",
+                "--draft",
+                "--screen",
+                "WELCOME",
+                "--data",
+                r#"{"product_name": "Haircut"}"#,
+                "--body",
+                "Book your appointment",
+            ],
+            serde_json::json!({"type": "flow", "body": {"text": "Book your appointment"}, "action": {"name": "flow", "parameters": {
+                "flow_message_version": "3", "flow_id": "1234567890", "flow_cta": "Book!", "flow_token": "booking-42",
+                "mode": "draft", "flow_action": "navigate", "flow_action_payload": {"screen": "WELCOME", "data": {"product_name": "Haircut"}}}}}),
+        ),
+        (
+            &[
+                "send-template",
+                "--to",
+                "+15550101234",
+                "--name",
+                "book_now",
+                "--language",
+                "en",
+                "--flow-data",
+                r#"1={"name": "Pablo"}"#,
+                "--flow-token",
+                "1=booking-42",
+                "--flow-token",
+                "0=survey-7",
+            ],
+            serde_json::json!({"name": "book_now", "language": {"code": "en"}, "components": [
+                {"type": "button", "sub_type": "flow", "index": "0", "parameters": [{"type": "action", "action": {"flow_token": "survey-7"}}]},
+                {"type": "button", "sub_type": "flow", "index": "1", "parameters": [{"type": "action", "action": {"flow_token": "booking-42", "flow_action_data": {"name": "Pablo"}}}]}]}),
+        ),
         (
             &[
                 "send-template",
@@ -708,10 +763,60 @@ async fn every_action_has_a_subcommand_that_sends_what_its_flags_say() {
         let body: Value = serde_json::from_slice(&requests[n].body).unwrap();
         let kind = match args[0] {
             "mark-as-read" => "typing_indicator",
+            "send-flow" => "interactive",
             _ => body["type"].as_str().unwrap(),
         };
         assert_eq!(body[kind], *expected, "{args:?}");
     }
+    // --marketing sends the same template through the Marketing Messages API.
+    let graph = [
+        "--token",
+        TOKEN,
+        "--phone-number-id",
+        "1",
+        "--graph-url",
+        &url,
+    ];
+    let mut marketing: Vec<String> = [
+        "send-template",
+        "--to",
+        "+15550101234",
+        "--name",
+        "spring_sale",
+        "--language",
+        "en",
+        "--marketing",
+        "--product-policy",
+        "strict",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    marketing.extend(graph.map(str::to_owned));
+    let output = run_async(marketing).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sent = server.requests().pop().unwrap();
+    assert_eq!(sent.path_and_query, "/v27.0/1/marketing_messages");
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body["product_policy"], "STRICT");
+    assert_eq!(body["template"]["name"], "spring_sale");
+    // A product policy without --marketing is a usage error.
+    let usage = run(&[
+        "send-template",
+        "--to",
+        "+15550101234",
+        "--name",
+        "spring_sale",
+        "--language",
+        "en",
+        "--product-policy",
+        "strict",
+    ]);
+    assert_eq!(usage.status.code(), Some(2));
+
     // An invalid input is exit 1 with invalid-input naming the property, and no request.
     let before = server.requests().len();
     let invalid = run_async(
@@ -798,7 +903,7 @@ fn trigger_statuses_prints_status_events_with_their_hints() {
 /// the media host's path, which `--graph-url` redirects here too.
 async fn media_graph(bytes: Vec<u8>, sha256: String) -> GraphServer {
     GraphServer::start(move |request| {
-        if request.path_and_query == "/v26.0/555" {
+        if request.path_and_query == "/v27.0/555" {
             StubResponse::json(
                 200,
                 &serde_json::json!({
@@ -809,7 +914,7 @@ async fn media_graph(bytes: Vec<u8>, sha256: String) -> GraphServer {
                     "id": "555",
                 }),
             )
-        } else if request.path_and_query.starts_with("/v26.0/106540352242922/media") {
+        } else if request.path_and_query.starts_with("/v27.0/106540352242922/media") {
             StubResponse::json(200, &serde_json::json!({"id": "777"}))
         } else {
             StubResponse {

@@ -112,7 +112,7 @@ async fn enable_verify_deliver_disable() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(
         (calls[0].method.as_str(), calls[0].path_and_query.as_str()),
-        ("POST", "/v26.0/106540352242922")
+        ("POST", "/v27.0/106540352242922")
     );
     assert_eq!(
         serde_json::from_slice::<Value>(&calls[0].body).unwrap(),
@@ -213,8 +213,8 @@ async fn enable_verify_deliver_disable() {
     assert_eq!(
         tail,
         [
-            ("GET", "/v26.0/106540352242922?fields=webhook_configuration"),
-            ("POST", "/v26.0/106540352242922"),
+            ("GET", "/v27.0/106540352242922?fields=webhook_configuration"),
+            ("POST", "/v27.0/106540352242922"),
         ]
     );
     assert_eq!(

@@ -312,7 +312,7 @@ fn media_555() -> StubResponse {
 async fn download_never_replaces_what_it_should_not_and_checks_first() {
     let dir = scratch_dir("download-out");
     let graph = GraphServer::start(|request| {
-        if request.path_and_query.starts_with("/v26.0/555") {
+        if request.path_and_query.starts_with("/v27.0/555") {
             media_555()
         } else {
             StubResponse {
@@ -398,7 +398,7 @@ async fn download_never_replaces_what_it_should_not_and_checks_first() {
 async fn a_download_stopped_by_a_signal_leaves_nothing() {
     let dir = scratch_dir("download-signal");
     let graph = GraphServer::start_async(|request| async move {
-        if request.path_and_query.starts_with("/v26.0/555") {
+        if request.path_and_query.starts_with("/v27.0/555") {
             media_555()
         } else {
             // The media host never answers.

@@ -22,6 +22,7 @@ mod durable_store;
 mod end_to_end_lifecycle;
 mod hardening;
 mod large_webhooks;
+mod meta_2026;
 mod receiver;
 mod redis_server;
 mod sandbox;

@@ -145,7 +145,7 @@ async fn only_the_manifests_hosts_are_reachable() {
     for url in [
         format!("{}/steal", server.base_url()),
         "https://example.com/".to_owned(),
-        "http://graph.facebook.com/v26.0/1".to_owned(),
+        "http://graph.facebook.com/v27.0/1".to_owned(),
     ] {
         match send(&connector, &format!("fetch {url}")).await.unwrap() {
             Err(ConnectorError::Transport(t)) => {
@@ -161,7 +161,7 @@ async fn only_the_manifests_hosts_are_reachable() {
     );
     // The attempts are journaled; the allowed origin goes through (to the redirect).
     assert_eq!(connector.outbound().requests().len(), 3);
-    match send(&connector, "fetch https://graph.facebook.com/v26.0/1")
+    match send(&connector, "fetch https://graph.facebook.com/v27.0/1")
         .await
         .unwrap()
     {

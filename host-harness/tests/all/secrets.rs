@@ -270,8 +270,8 @@ fn debug_redacts_every_secret() {
     );
     let request = host_harness::RecordedRequest {
         method: "GET".into(),
-        url: "https://graph.facebook.com/v26.0/1".into(),
-        path_and_query: "/v26.0/1".into(),
+        url: "https://graph.facebook.com/v27.0/1".into(),
+        path_and_query: "/v27.0/1".into(),
         headers: vec![("authorization".into(), format!("Bearer {TOKEN}"))],
         body: Vec::new(),
     };

@@ -29,7 +29,7 @@ fn batch(round: u32) -> Vec<u8> {
 
 /// The JSON lines in `path` once there are `n` (serve writes them just after its 200, from
 /// the store's outbox; the wait absorbs that and file-system lag).
-fn lines(path: &Path, n: usize) -> Vec<Value> {
+pub(crate) fn lines(path: &Path, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -45,7 +45,12 @@ fn lines(path: &Path, n: usize) -> Vec<Value> {
     }
 }
 
-async fn enable(meta: &GraphServer, registration: &str, url: &str, extra: &[&str]) -> Value {
+pub(crate) async fn enable(
+    meta: &GraphServer,
+    registration: &str,
+    url: &str,
+    extra: &[&str],
+) -> Value {
     let mut args: Vec<String> = ["enable", "--webhook-url", url, "--store", registration]
         .map(str::to_owned)
         .to_vec();
@@ -207,7 +212,7 @@ async fn every_subscription_gets_its_own_events_until_it_is_switched_off() {
     let calls = meta_server.requests();
     assert_eq!(
         calls[calls.len() - 1].path_and_query,
-        format!("/v26.0/{PHONE_NUMBER_ID}")
+        format!("/v27.0/{PHONE_NUMBER_ID}")
     );
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -73,6 +73,15 @@ function messageJson(m) {
   }
   put(out, 'context', parsed(m.context));
   put(out, 'errors', parsed(m.errors));
+  put(out, 'group_id', m.groupId);
+  put(out, 'original_message_id', m.originalMessageId);
+  if (m.flowReply) {
+    const reply = {};
+    put(reply, 'response', parsed(m.flowReply.response));
+    put(reply, 'flow_token', m.flowReply.flowToken);
+    put(reply, 'invalid_reason', m.flowReply.invalidReason);
+    out.flow_reply = reply;
+  }
   members(out, m.others);
   return out;
 }
@@ -114,6 +123,7 @@ function statusJson(s) {
   put(out, 'recipient_id', s.recipientId);
   put(out, 'recipient_user_id', s.recipientUserId);
   put(out, 'recipient_parent_user_id', s.recipientParentUserId);
+  put(out, 'recipient_type', s.recipientType);
   put(out, 'conversation', parsed(s.conversation));
   put(out, 'pricing', parsed(s.pricing));
   put(out, 'biz_opaque_callback_data', s.bizOpaqueCallbackData);

@@ -5,6 +5,7 @@ import type * as Send from '../generated/interfaces/whatsapp-connector-send-mess
 import type * as Template from '../generated/interfaces/whatsapp-connector-send-template.js';
 import type * as Media from '../generated/interfaces/whatsapp-connector-send-media.js';
 import type * as Interactive from '../generated/interfaces/whatsapp-connector-send-interactive.js';
+import type * as Flow from '../generated/interfaces/whatsapp-connector-send-flow.js';
 import type * as Reaction from '../generated/interfaces/whatsapp-connector-send-reaction.js';
 import type * as Location from '../generated/interfaces/whatsapp-connector-send-location.js';
 import type * as Read from '../generated/interfaces/whatsapp-connector-mark-as-read.js';
@@ -79,6 +80,7 @@ export declare class Connector {
   sendTemplate(connection: Connection, input: Template.Input): Promise<SendOutput>;
   sendMedia(connection: Connection, input: Media.Input): Promise<SendOutput>;
   sendInteractive(connection: Connection, input: Interactive.Input): Promise<SendOutput>;
+  sendFlow(connection: Connection, input: Flow.Input): Promise<SendOutput>;
   sendReaction(connection: Connection, input: Reaction.Input): Promise<SendOutput>;
   sendLocation(connection: Connection, input: Location.Input): Promise<SendOutput>;
   markAsRead(connection: Connection, input: Read.Input): Promise<void>;

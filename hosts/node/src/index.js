@@ -59,6 +59,7 @@ export function webhookErrorStatus(kind) {
       'invalid-handshake': 400,
       'method-not-allowed': 405,
       'invalid-property': 500,
+      'execution-failed': 500,
     }[kind] ?? 503
   );
 }
@@ -211,6 +212,10 @@ export class Connector {
   /** Action "Send Interactive". */
   sendInteractive(connection, input) {
     return this.#call('sendInteractive', connection, input);
+  }
+  /** Action "Send Flow". */
+  sendFlow(connection, input) {
+    return this.#call('sendFlow', connection, input);
   }
   /** Action "Send Reaction". */
   sendReaction(connection, input) {

@@ -150,6 +150,7 @@ export async function instantiateConnector({
     sendTemplate: (c, input) => component.sendTemplate.send(c, input),
     sendMedia: (c, input) => component.sendMedia.send(c, input),
     sendInteractive: (c, input) => component.sendInteractive.send(c, input),
+    sendFlow: (c, input) => component.sendFlow.send(c, input),
     sendReaction: (c, input) => component.sendReaction.send(c, input),
     sendLocation: (c, input) => component.sendLocation.send(c, input),
     markAsRead: (c, input) => component.markAsRead.mark(c, input),

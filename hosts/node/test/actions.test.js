@@ -22,7 +22,7 @@ test('send makes exactly the request the Graph API documents, with its length up
     assert.equal(graph.requests.length, 1);
     const [request] = graph.requests;
     assert.equal(request.method, 'POST');
-    assert.equal(request.url, `/v26.0/${PHONE_NUMBER_ID}/messages`);
+    assert.equal(request.url, `/v27.0/${PHONE_NUMBER_ID}/messages`);
     assert.equal(request.headers.authorization, `Bearer ${TOKEN}`);
     assert.equal(request.headers['content-type'], 'application/json');
     assert.equal(request.headers['content-length'], String(request.body.length));
@@ -208,6 +208,60 @@ test('switching a trigger on and off', async () => {
     assert.equal(callback, 'https://hooks.example.com/wf-1');
     assert.equal(await connector.disable(connection, registration), 'removed');
     assert.equal(await connector.disable(connection, registration), 'nothing-to-remove');
+  } finally {
+    await connector.close();
+    await graph.close();
+  }
+});
+
+test('sendFlow sends the Flow Meta documents, and a bad button text is refused before any request', async () => {
+  const graph = await graphServer(() => ({ body: SENT }));
+  const connector = await loadConnector({ graphUrl: graph.url });
+  try {
+    const output = await connector.sendFlow(connection, {
+      sendMessageTo: '+15550101234',
+      flow: { tag: 'name', val: 'appointment_booking' },
+      flowCta: 'Book!',
+      flowToken: 'booking-42',
+      mode: 'draft',
+      flowAction: { tag: 'navigate', val: { screen: 'WELCOME', data: '{"product_name": "Haircut"}' } },
+      body: 'Book your appointment',
+    });
+    assert.equal(output.messages[0].id, 'wamid.SENT');
+    assert.equal(graph.requests.length, 1);
+    assert.equal(graph.requests[0].url, `/v27.0/${PHONE_NUMBER_ID}/messages`);
+    assert.deepEqual(JSON.parse(graph.requests[0].body), {
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: '+15550101234',
+      type: 'interactive',
+      interactive: {
+        type: 'flow',
+        body: { text: 'Book your appointment' },
+        action: {
+          name: 'flow',
+          parameters: {
+            flow_message_version: '3',
+            flow_name: 'appointment_booking',
+            flow_cta: 'Book!',
+            flow_token: 'booking-42',
+            mode: 'draft',
+            flow_action: 'navigate',
+            flow_action_payload: { screen: 'WELCOME', data: { product_name: 'Haircut' } },
+          },
+        },
+      },
+    });
+    await assert.rejects(
+      connector.sendFlow(connection, {
+        sendMessageTo: '+15550101234',
+        flow: { tag: 'id', val: '1234567890' },
+        flowCta: 'Book 📅',
+        body: 'Book your appointment',
+      }),
+      (e) => e instanceof ConnectorError && e.kind === 'invalid-input' && e.field === 'flow-cta',
+    );
+    assert.equal(graph.requests.length, 1, 'the refused Flow made no request');
   } finally {
     await connector.close();
     await graph.close();

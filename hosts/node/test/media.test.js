@@ -16,7 +16,7 @@ const MEDIA_PATH = '/whatsapp_business/attachments/?mid=77&ext=1&hash=x';
 /** A Graph API describing `bytes` with `sha256`, serving them on the media host's path. */
 function mediaServer(bytes, sha256) {
   return graphServer((request) => {
-    if (request.url === '/v26.0/77') {
+    if (request.url === '/v27.0/77') {
       return {
         body: {
           url: `https://lookaside.fbsbx.com${MEDIA_PATH}`,
@@ -77,7 +77,7 @@ test('an upload streams the file as multipart, and a wrong type sends nothing', 
     const output = await connector.uploadMedia(connection, { mimeType: 'application/pdf' }, file);
     assert.deepEqual(output, { id: '4490709327384033' });
     const [request] = graph.requests;
-    assert.equal(request.url, '/v26.0/106540352242922/media');
+    assert.equal(request.url, '/v27.0/106540352242922/media');
     assert.equal(request.headers['content-length'], String(request.body.length));
     const boundary = request.headers['content-type'].split('boundary=')[1];
     // A multipart parser's reading (undici's, through the Fetch API's FormData).
@@ -108,7 +108,7 @@ test('a download in progress is private from its first byte (#22.8)', async () =
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   let seen;
   const slow = await graphServer((request) => {
-    if (request.url === '/v26.0/77') {
+    if (request.url === '/v27.0/77') {
       return { body: { url: `https://lookaside.fbsbx.com${MEDIA_PATH}`, mime_type: 'text/plain', sha256, file_size: 3, id: '77' } };
     }
     // While the media host takes its time, the temporary file is already there: 0600.
@@ -133,7 +133,7 @@ test('media transfers have their own time limit, longer than a call (#22.12)', a
   const bytes = Buffer.from('abc');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const slow = await graphServer((request) => {
-    if (request.url === '/v26.0/77') {
+    if (request.url === '/v27.0/77') {
       return { body: { url: `https://lookaside.fbsbx.com${MEDIA_PATH}`, mime_type: 'text/plain', sha256, file_size: 3, id: '77' } };
     }
     return { body: bytes, delayMs: 700 };
