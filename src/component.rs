@@ -20,8 +20,11 @@ wit_bindgen::generate!({
 
 use exports::whatsapp::connector::connection as wit_connection;
 use exports::whatsapp::connector::download_media as wit_download;
+use exports::whatsapp::connector::group_updated as wit_groups;
 use exports::whatsapp::connector::mark_as_read as wit_read;
+use exports::whatsapp::connector::message_echoed as wit_echoes;
 use exports::whatsapp::connector::message_received as wit_trigger;
+use exports::whatsapp::connector::preference_changed as wit_preferences;
 use exports::whatsapp::connector::send_flow as wit_flow;
 use exports::whatsapp::connector::send_interactive as wit_interactive;
 use exports::whatsapp::connector::send_location as wit_location;
@@ -37,8 +40,9 @@ use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, flow, http_client, interactive, location, media, media_streams, media_upload,
-    reaction, read_receipt, send, statuses, template, transfer, trigger, webhook,
+    account, echoes, flow, group_updates, http_client, interactive, location, media, media_streams,
+    media_upload, preferences, reaction, read_receipt, send, statuses, template, transfer, trigger,
+    webhook,
 };
 
 struct Connector;
@@ -726,6 +730,16 @@ fn to_wit_status_event(event: statuses::StatusEvent) -> wit_status::Event {
     }
 }
 
+fn to_wit_contact(c: webhook::Contact) -> wit_trigger::Contact {
+    wit_trigger::Contact {
+        profile_name: c.profile_name,
+        username: c.username,
+        wa_id: c.wa_id,
+        user_id: c.user_id,
+        parent_user_id: c.parent_user_id,
+    }
+}
+
 fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
     let webhook::Event {
         object,
@@ -735,9 +749,8 @@ fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
     let webhook::Change {
         value,
         contacts,
-        messages: m,
+        messages,
     } = entry.changes;
-    let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
     wit_trigger::Event {
         object,
         dedup_key,
@@ -745,36 +758,35 @@ fn to_wit_event(event: webhook::Event) -> wit_trigger::Event {
             id: entry.id,
             changes: wit_trigger::Change {
                 value: to_wit_value(value),
-                contacts: contacts.map(|c| wit_trigger::Contact {
-                    profile_name: c.profile_name,
-                    username: c.username,
-                    wa_id: c.wa_id,
-                    user_id: c.user_id,
-                    parent_user_id: c.parent_user_id,
-                }),
-                messages: wit_trigger::Message {
-                    from: m.from,
-                    from_user_id: m.from_user_id,
-                    from_parent_user_id: m.from_parent_user_id,
-                    id: m.id,
-                    timestamp: m.timestamp,
-                    type_: m.kind,
-                    text: m.text.map(|body| wit_trigger::Text { body }),
-                    context: json(m.context),
-                    content: json(m.content),
-                    errors: json(m.errors),
-                    group_id: m.group_id,
-                    original_message_id: m.original_message_id,
-                    flow_reply: m.flow_reply.map(|r| wit_trigger::FlowReply {
-                        response: json(r.response),
-                        flow_token: r.flow_token,
-                        invalid_reason: r.invalid_reason,
-                    }),
-                    others: to_wit_members(m.others),
-                    raw: json(m.raw),
-                },
+                contacts: contacts.map(to_wit_contact),
+                messages: to_wit_message(messages),
             },
         },
+    }
+}
+
+fn to_wit_message(m: webhook::Message) -> wit_trigger::Message {
+    let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
+    wit_trigger::Message {
+        from: m.from,
+        from_user_id: m.from_user_id,
+        from_parent_user_id: m.from_parent_user_id,
+        id: m.id,
+        timestamp: m.timestamp,
+        type_: m.kind,
+        text: m.text.map(|body| wit_trigger::Text { body }),
+        context: json(m.context),
+        content: json(m.content),
+        errors: json(m.errors),
+        group_id: m.group_id,
+        original_message_id: m.original_message_id,
+        flow_reply: m.flow_reply.map(|r| wit_trigger::FlowReply {
+            response: json(r.response),
+            flow_token: r.flow_token,
+            invalid_reason: r.invalid_reason,
+        }),
+        others: to_wit_members(m.others),
+        raw: json(m.raw),
     }
 }
 
@@ -791,5 +803,142 @@ fn to_wit_webhook_error(error: trigger::WebhookError) -> wit_trigger::WebhookErr
             field: field.to_owned(),
             reason,
         }),
+    }
+}
+
+impl wit_echoes::Guest for Connector {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        properties: wit_echoes::Properties,
+        secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_echoes::Outcome, wit_trigger::WebhookError> {
+        let outcome = echoes::handle_into(
+            webhook_request(&request),
+            properties.recipient.as_deref(),
+            webhook_secrets(&secrets),
+            |event| {
+                let echo = event.entry.changes.message_echoes;
+                wit_echoes::Event {
+                    object: event.object,
+                    dedup_key: event.dedup_key,
+                    entry: wit_echoes::Entry {
+                        id: event.entry.id,
+                        changes: wit_echoes::Change {
+                            value: to_wit_value(event.entry.changes.value),
+                            message_echoes: wit_echoes::Echo {
+                                to: echo.to,
+                                message: to_wit_message(echo.message),
+                            },
+                        },
+                    },
+                }
+            },
+        );
+        match split(outcome)? {
+            Ok(events) => Ok(wit_echoes::Outcome::Events(events)),
+            Err(response) => Ok(wit_echoes::Outcome::Respond(response)),
+        }
+    }
+}
+
+impl wit_preferences::Guest for Connector {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        properties: wit_preferences::Properties,
+        secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_preferences::Outcome, wit_trigger::WebhookError> {
+        let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
+        let outcome = preferences::handle_into(
+            webhook_request(&request),
+            properties.customer.as_deref(),
+            webhook_secrets(&secrets),
+            |event| {
+                let changes = event.entry.changes;
+                let p = changes.user_preferences;
+                wit_preferences::Event {
+                    object: event.object,
+                    dedup_key: event.dedup_key,
+                    entry: wit_preferences::Entry {
+                        id: event.entry.id,
+                        changes: wit_preferences::Change {
+                            value: to_wit_value(changes.value),
+                            contacts: changes.contacts.map(to_wit_contact),
+                            user_preferences: wit_preferences::Preference {
+                                wa_id: p.wa_id,
+                                user_id: p.user_id,
+                                category: p.category,
+                                value: p.value,
+                                detail: p.detail,
+                                timestamp: json(p.timestamp),
+                                others: to_wit_members(p.others),
+                                raw: json(p.raw),
+                            },
+                        },
+                    },
+                }
+            },
+        );
+        match split(outcome)? {
+            Ok(events) => Ok(wit_preferences::Outcome::Events(events)),
+            Err(response) => Ok(wit_preferences::Outcome::Respond(response)),
+        }
+    }
+}
+
+impl wit_groups::Guest for Connector {
+    fn handle_request(
+        request: wit_trigger::WebhookRequest,
+        properties: wit_groups::Properties,
+        secrets: wit_trigger::WebhookSecrets,
+    ) -> Result<wit_groups::Outcome, wit_trigger::WebhookError> {
+        use group_updates::GroupField as G;
+        use wit_groups::GroupField as W;
+        let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
+        let filter = group_updates::GroupFilter {
+            fields: properties
+                .fields
+                .iter()
+                .map(|f| match f {
+                    W::Lifecycle => G::Lifecycle,
+                    W::Participants => G::Participants,
+                    W::Settings => G::Settings,
+                    W::Status => G::Status,
+                })
+                .collect(),
+            group_id: properties.group_id,
+        };
+        let outcome = group_updates::handle_into(
+            webhook_request(&request),
+            &filter,
+            webhook_secrets(&secrets),
+            |event| {
+                let changes = event.entry.changes;
+                let u = changes.groups;
+                wit_groups::Event {
+                    object: event.object,
+                    dedup_key: event.dedup_key,
+                    entry: wit_groups::Entry {
+                        id: event.entry.id,
+                        changes: wit_groups::Change {
+                            field: changes.field,
+                            value: to_wit_value(changes.value),
+                            groups: wit_groups::GroupUpdate {
+                                group_id: u.group_id,
+                                type_: u.kind,
+                                timestamp: u.timestamp,
+                                request_id: u.request_id,
+                                errors: json(u.errors),
+                                others: to_wit_members(u.others),
+                                raw: json(u.raw),
+                            },
+                        },
+                    },
+                }
+            },
+        );
+        match split(outcome)? {
+            Ok(events) => Ok(wit_groups::Outcome::Events(events)),
+            Err(response) => Ok(wit_groups::Outcome::Respond(response)),
+        }
     }
 }

@@ -34,8 +34,10 @@ extern crate alloc;
 mod prelude;
 
 pub mod account;
+pub mod echoes;
 pub mod flow;
 pub mod graph;
+pub mod group_updates;
 pub mod handshake;
 pub mod identity;
 pub mod interactive;
@@ -45,6 +47,7 @@ pub mod media_download;
 pub mod media_upload;
 pub mod outgoing;
 pub mod phone;
+pub mod preferences;
 pub mod reaction;
 pub mod read_receipt;
 pub mod registration;

@@ -131,13 +131,26 @@ pub fn handle_with<E>(
     secrets: Secrets<'_>,
     read: impl FnOnce(&[u8]) -> Result<Vec<E>, WebhookError>,
 ) -> Result<Outcome<E>, WebhookError> {
+    // The checks are not generic: every trigger shares one copy of them in the guest.
+    match authenticate(request, secrets)? {
+        Some(challenge) => Ok(Outcome::Respond {
+            status: 200,
+            content_type: "text/plain",
+            body: challenge,
+        }),
+        None => read(request.body).map(Outcome::Events),
+    }
+}
+
+/// A GET's handshake challenge to answer with (`Some`), or an authentic POST whose body
+/// may be read (`None`); else why the request is refused.
+fn authenticate(
+    request: WebhookRequest<'_>,
+    secrets: Secrets<'_>,
+) -> Result<Option<String>, WebhookError> {
     match request.method {
         "GET" => handshake::answer(request.query, secrets.verify_token.map(|t| *t.expose()))
-            .map(|challenge| Outcome::Respond {
-                status: 200,
-                content_type: "text/plain",
-                body: challenge,
-            })
+            .map(Some)
             .map_err(|e| match e {
                 HandshakeError::Invalid(r) => WebhookError::InvalidHandshake(r),
                 HandshakeError::Forbidden(r) => WebhookError::VerificationFailed(r),
@@ -158,7 +171,7 @@ pub fn handle_with<E>(
                 signature::verify(app_secret, header, request.body)
                     .map_err(WebhookError::InvalidSignature)?;
             }
-            read(request.body).map(Outcome::Events)
+            Ok(None)
         }
         other => Err(WebhookError::MethodNotAllowed(format!(
             "{} is not accepted: GET is the verification handshake, POST delivers notifications",

@@ -54,6 +54,10 @@ impl RawJson {
         self.0.get()
     }
 
+    pub(crate) fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+
     pub fn into_string(self) -> String {
         Box::<str>::from(self.0).into_string()
     }
@@ -229,6 +233,18 @@ impl Serialize for Contact {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_to(None, serializer)
+    }
+}
+
+impl Message {
+    /// The message's JSON form, with `to` after `from` when given (a message the
+    /// business sent, [`crate::echoes`]).
+    pub(crate) fn serialize_to<S: Serializer>(
+        &self,
+        to: Option<&String>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         if let Some(raw) = &self.raw {
             return raw.serialize(serializer);
         }
@@ -239,6 +255,7 @@ impl Serialize for Message {
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in [
             ("from", &self.from),
+            ("to", &to.cloned()),
             ("from_user_id", &self.from_user_id),
             ("from_parent_user_id", &self.from_parent_user_id),
             ("id", &self.id),
@@ -360,6 +377,21 @@ pub(crate) fn read(body: &[u8]) -> Result<wire::Payload<'_>, String> {
 pub(crate) fn changes<'p, 'b>(
     payload: &'p wire::Payload<'b>,
 ) -> impl Iterator<Item = (&'p wire::Entry<'b>, &'p wire::ChangeValue<'b>)> {
+    changes_of(payload, |field| field.is_none_or(|f| f == "messages"))
+        .map(|(entry, _, value)| (entry, value))
+}
+
+/// Every change of a webhook whose `field` passes `accept`, with its entry and field.
+pub(crate) fn changes_of<'p, 'b>(
+    payload: &'p wire::Payload<'b>,
+    accept: impl Fn(Option<&str>) -> bool + Copy + 'p,
+) -> impl Iterator<
+    Item = (
+        &'p wire::Entry<'b>,
+        Option<&'p str>,
+        &'p wire::ChangeValue<'b>,
+    ),
+> {
     payload
         .entry
         .0
@@ -367,13 +399,16 @@ pub(crate) fn changes<'p, 'b>(
         .unwrap_or_default()
         .iter()
         .filter_map(|e| e.0.as_ref().map(|o| &o.0))
-        .flat_map(|entry| {
+        .flat_map(move |entry| {
             let changes = entry.changes.0.as_deref().unwrap_or_default();
             changes
                 .iter()
                 .filter_map(|c| c.0.as_ref().map(|o| &o.0))
-                .filter(|change| change.field.0.as_deref().is_none_or(|f| f == "messages"))
-                .filter_map(move |change| Some((entry, &change.value.0.as_ref()?.0)))
+                .filter(move |change| accept(change.field.0.as_deref()))
+                .filter_map(move |change| {
+                    let field = change.field.0.as_deref();
+                    Some((entry, field, &change.value.0.as_ref()?.0))
+                })
         })
 }
 
@@ -565,6 +600,15 @@ pub(crate) mod wire {
         pub messages: List<&'a RawValue>,
         #[serde(borrow, default)]
         pub statuses: List<&'a RawValue>,
+        /// `smb_message_echoes`: what the business sent from the WhatsApp Business app.
+        #[serde(borrow, default)]
+        pub message_echoes: List<&'a RawValue>,
+        /// `user_preferences`: customers stopping or resuming marketing messages.
+        #[serde(borrow, default)]
+        pub user_preferences: List<&'a RawValue>,
+        /// The four group webhooks.
+        #[serde(borrow, default)]
+        pub groups: List<&'a RawValue>,
     }
 
     impl ChangeValue<'_> {
@@ -685,6 +729,29 @@ pub(crate) mod wire {
         pub(crate) fn string(&self, key: &str) -> Option<String> {
             self.get(key).and_then(string)
         }
+    }
+
+    /// Reads an element's members: `take` keeps the ones it knows (returning true), and
+    /// every other member is returned, raw, in order. `None` when the element is not an
+    /// object or repeats a key: then nothing of it is interpreted.
+    pub(crate) fn members_into<'a>(
+        raw: &'a RawValue,
+        mut take: impl FnMut(&str, &'a RawValue) -> bool,
+    ) -> Option<Vec<(String, RawJson)>> {
+        let Members(members) = Members::of(raw.get())?;
+        let mut others = Vec::new();
+        for (key, value) in members {
+            if !take(&key, value) {
+                others.push((key.into_owned(), value.into()));
+            }
+        }
+        Some(others)
+    }
+
+    /// Whether a (valid) JSON value is a number.
+    pub(crate) fn is_number(raw: &RawValue) -> bool {
+        raw.get()
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
     }
 
     /// A key given twice among an object's members, if any.

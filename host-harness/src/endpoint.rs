@@ -24,18 +24,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use whatsapp_connector::secret::Secret;
-use whatsapp_connector::{statuses, webhook};
 
 use crate::delivery::{Deliveries, DeliveryOptions, Target};
 use crate::instances::InstancePool;
 pub use crate::metrics::Stats;
-use crate::registration::{DEFAULT_STREAM_MAX_LEN, Registered, Sink, TriggerSpec};
+use crate::registration::{DEFAULT_STREAM_MAX_LEN, Registered, Sink};
 use crate::runtime::bindings::{
-    self, Outcome, Properties, StatusOutcome, StatusProperties, WebhookError, WebhookRequest,
-    WebhookResponse, WebhookSecrets,
+    self, Properties, WebhookError, WebhookRequest, WebhookResponse, WebhookSecrets,
 };
 use crate::runtime::{Connector, json};
 use crate::store::{Depth, EmbeddedStore, Pending, Store, StreamTarget};
+use crate::triggers::{self, Trigger};
 
 /// Where `-` sinks write: one JSON line per event.
 pub type EventSink = Arc<Mutex<dyn Write + Send>>;
@@ -155,12 +154,6 @@ struct Route {
     /// A Redis stream sink: its events go there in the commit, not to the outbox.
     stream: Option<StreamTarget>,
     trigger: Trigger,
-}
-
-/// A subscription's trigger, in the component's terms.
-enum Trigger {
-    Messages(Properties),
-    Statuses(StatusProperties),
 }
 
 /// A phone number as the endpoint serves it: its secrets and its subscriptions.
@@ -376,28 +369,18 @@ impl Endpoint {
             .subscriptions
             .iter()
             .filter_map(|subscription| {
-                let trigger = match &subscription.trigger {
-                    TriggerSpec::MessageReceived { sender_number } => {
-                        Trigger::Messages(Properties {
-                            sender_number: sender_number.clone(),
-                        })
+                let trigger = match Trigger::from_spec(&subscription.trigger) {
+                    Ok(trigger) => trigger,
+                    // `enable` checked it: a stored one that is not valid is skipped,
+                    // loudly, rather than stopping the number's other subscriptions.
+                    Err(e) => {
+                        tracing::error!(
+                            subscription = subscription.id,
+                            error = %format!("{e:#}"),
+                            "serve: the subscription is skipped"
+                        );
+                        return None;
                     }
-                    TriggerSpec::StatusUpdated {
-                        statuses,
-                        recipient,
-                    } => match bindings::status_properties(statuses, recipient.clone()) {
-                        Ok(properties) => Trigger::Statuses(properties),
-                        // `enable` checked them: a stored one that is not valid is skipped,
-                        // loudly, rather than stopping the number's other subscriptions.
-                        Err(e) => {
-                            tracing::error!(
-                                subscription = subscription.id,
-                                error = %format!("{e:#}"),
-                                "serve: the subscription is skipped"
-                            );
-                            return None;
-                        }
-                    },
                 };
                 let sink = Sink::parse(&subscription.sink);
                 let stream = match &sink {
@@ -570,40 +553,16 @@ impl Endpoint {
         request: &WebhookRequest,
         secrets: &WebhookSecrets,
     ) -> (Handled, bool) {
-        let stopped = |e: &crate::runtime::CallError| (Handled::Answer(stopped(e)), false);
-        let events = match &route.trigger {
-            Trigger::Messages(properties) => {
-                match connector.handle_webhook(request, properties, secrets).await {
-                    Ok(Ok(Outcome::Respond(r))) => return (Handled::respond(r), true),
-                    Ok(Ok(Outcome::Events(events))) => {
-                        convert(events, bindings::event).map(Lines::Messages)
-                    }
-                    Ok(Err(e)) => return (Handled::refused(&e), true),
-                    Err(e) => return stopped(&e),
-                }
-            }
-            Trigger::Statuses(properties) => {
-                match connector
-                    .handle_status_webhook(request, properties, secrets)
-                    .await
-                {
-                    Ok(Ok(StatusOutcome::Respond(r))) => return (Handled::respond(r), true),
-                    Ok(Ok(StatusOutcome::Events(events))) => {
-                        convert(events, bindings::status_event).map(Lines::Statuses)
-                    }
-                    Ok(Err(e)) => return (Handled::refused(&e), true),
-                    // The component was stopped (deadline, memory) or trapped: not
-                    // acknowledged, so Meta redelivers; the endpoint goes on.
-                    Err(e) => return stopped(&e),
-                }
-            }
+        let events = match route.trigger.handle(connector, request, secrets).await {
+            Ok(Ok(Ok(triggers::Handled::Respond(r)))) => return (Handled::respond(r), true),
+            Ok(Ok(Ok(triggers::Handled::Events(events)))) => Ok(events),
+            Ok(Ok(Err(broken))) => Err(broken.to_string()),
+            Ok(Err(e)) => return (Handled::refused(&e), true),
+            // The component was stopped (deadline, memory) or trapped: not acknowledged,
+            // so Meta redelivers; the endpoint goes on.
+            Err(e) => return (Handled::Answer(stopped(&e)), false),
         };
-        let lines = match events {
-            Ok(Lines::Messages(events)) => lines(events, |e| &e.dedup_key),
-            Ok(Lines::Statuses(events)) => lines(events, |e| &e.dedup_key),
-            Err(e) => Err(e.to_string()),
-        };
-        match lines {
+        match events.and_then(|events| events.lines()) {
             Ok(lines) => (Handled::Events(lines), true),
             // The component broke its contract: not acknowledged, so Meta redelivers, and
             // the instance is not reused.
@@ -650,32 +609,4 @@ impl Handled {
             json::webhook_error(e),
         ))
     }
-}
-
-/// A subscription's events, as the component's domain types.
-enum Lines {
-    Messages(Vec<webhook::Event>),
-    Statuses(Vec<statuses::StatusEvent>),
-}
-
-fn convert<W, D>(
-    events: Vec<W>,
-    f: impl Fn(W) -> Result<D, bindings::InvalidEventJson>,
-) -> Result<Vec<D>, bindings::InvalidEventJson> {
-    events.into_iter().map(f).collect()
-}
-
-/// Each event's deduplication key and JSON line (newline included).
-fn lines<E: serde::Serialize>(
-    events: Vec<E>,
-    key: impl Fn(&E) -> &str,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
-    events
-        .iter()
-        .map(|event| {
-            let mut line = Vec::with_capacity(512);
-            json::write_event_line(&mut line, event).map_err(|e| e.to_string())?;
-            Ok((key(event).to_owned(), line))
-        })
-        .collect()
 }

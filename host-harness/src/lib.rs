@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod serve;
 pub mod standard_webhooks;
 pub mod store;
+pub mod triggers;
 
 pub use runtime::{
     Allocation, Call, CallError, Connection, Connector, HostError, Limits, Outbound,

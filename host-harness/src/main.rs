@@ -249,9 +249,12 @@ struct SendArgs {
     graph: GraphArgs,
 }
 
-/// Trigger "Message status updated" and its properties, for `trigger` and `enable`.
+/// Which trigger, and its properties, for `trigger` and `enable` ("Message received"
+/// when none of the flags that name another is given).
 #[derive(Args)]
-struct StatusTriggerArgs {
+#[command(group(clap::ArgGroup::new("kind").args(["statuses", "echoes", "preferences", "groups"])))]
+#[command(group(clap::ArgGroup::new("to_someone").args(["statuses", "echoes"])))]
+struct TriggerChoice {
     /// Trigger "Message status updated" instead of "Message received": one event per
     /// status.
     #[arg(long, conflicts_with = "sender_number")]
@@ -259,9 +262,58 @@ struct StatusTriggerArgs {
     /// With --statuses: only this status fires (sent, delivered, read, failed); repeatable.
     #[arg(long, requires = "statuses", value_parser = ["sent", "delivered", "read", "failed"])]
     status: Vec<String>,
-    /// With --statuses: only statuses of messages sent to this phone number or BSUID.
-    #[arg(long, requires = "statuses")]
+    /// With --statuses or --echoes: only what was sent to this phone number or BSUID.
+    #[arg(long, requires = "to_someone")]
     recipient: Option<String>,
+    /// Trigger "Message echoed": one event per message the business sent from the
+    /// WhatsApp Business app (smb_message_echoes).
+    #[arg(long, conflicts_with = "sender_number")]
+    echoes: bool,
+    /// Trigger "Marketing preference changed": one event per customer who stops or
+    /// resumes marketing messages (user_preferences).
+    #[arg(long, conflicts_with = "sender_number")]
+    preferences: bool,
+    /// With --preferences: only this customer's changes (a phone number or BSUID).
+    #[arg(long, requires = "preferences")]
+    customer: Option<String>,
+    /// Trigger "Group updated": one event per update of a group (the four group
+    /// webhooks).
+    #[arg(long, conflicts_with = "sender_number")]
+    groups: bool,
+    /// With --groups: only this kind of update fires; repeatable.
+    #[arg(long, requires = "groups", value_parser = ["lifecycle", "participants", "settings", "status"])]
+    group_update: Vec<String>,
+    /// With --groups: only this group's updates.
+    #[arg(long, requires = "groups")]
+    group_id: Option<String>,
+}
+
+impl TriggerChoice {
+    /// The trigger these flags name, with `sender_number` for "Message received".
+    fn spec(&self, sender_number: Option<String>) -> host_harness::registration::TriggerSpec {
+        use host_harness::registration::TriggerSpec as T;
+        if self.statuses {
+            T::StatusUpdated {
+                statuses: self.status.clone(),
+                recipient: self.recipient.clone(),
+            }
+        } else if self.echoes {
+            T::MessageEchoed {
+                recipient: self.recipient.clone(),
+            }
+        } else if self.preferences {
+            T::PreferenceChanged {
+                customer: self.customer.clone(),
+            }
+        } else if self.groups {
+            T::GroupUpdated {
+                updates: self.group_update.clone(),
+                group_id: self.group_id.clone(),
+            }
+        } else {
+            T::MessageReceived { sender_number }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -280,7 +332,7 @@ struct TriggerArgs {
     #[arg(long)]
     signature: Option<String>,
     #[command(flatten)]
-    status_trigger: StatusTriggerArgs,
+    which: TriggerChoice,
 }
 
 #[derive(Args)]
@@ -448,7 +500,7 @@ struct EnableArgs {
     #[arg(long)]
     sender_number: Option<String>,
     #[command(flatten)]
-    status_trigger: StatusTriggerArgs,
+    which: TriggerChoice,
     /// Where `serve` delivers this subscription's events: a file (JSON lines, appended;
     /// created with mode 0600; a relative path is stored absolute); - for serve's
     /// standard output; an https:// URL (one signed POST per event, Standard Webhooks;

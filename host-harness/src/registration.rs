@@ -37,6 +37,24 @@ pub enum TriggerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recipient: Option<String>,
     },
+    /// Trigger "Message echoed".
+    MessageEchoed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipient: Option<String>,
+    },
+    /// Trigger "Marketing preference changed".
+    PreferenceChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<String>,
+    },
+    /// Trigger "Group updated".
+    GroupUpdated {
+        /// `lifecycle`, `participants`, `settings`, `status`; empty: all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        updates: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
+    },
 }
 
 /// The sink of a subscription whose events go to the endpoint's own sink (`serve`'s

@@ -4,6 +4,8 @@
 //! - `message_received`: the trigger on Meta's documented webhooks, usernames and
 //!   BSUIDs, signatures, the handshake, refused bodies;
 //! - `status_updated`: the status trigger on Meta's status webhooks, its filters;
+//! - `echoes_preferences_groups`: triggers "Message echoed", "Marketing preference
+//!   changed" and "Group updated" on Meta's examples, and a batch every trigger shares;
 //! - `send_message`: the action's requests, outputs and errors;
 //! - `actions`: the other message actions: exact requests, every limit, hinted errors;
 //! - `media_files`: Download Media and Upload Media, streamed, checked, refused;
@@ -18,6 +20,7 @@
 mod actions;
 mod bad_input;
 mod connection_test;
+mod echoes_preferences_groups;
 mod fuzz_seeds;
 #[path = "../../fuzz/bodies/signature.rs"]
 mod fuzz_signature;

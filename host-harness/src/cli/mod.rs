@@ -12,9 +12,10 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use host_harness::bindings::{Outcome, Properties, SendInput, WebhookRequest};
+use host_harness::bindings::{SendInput, WebhookRequest};
 use host_harness::fakes::stub_graph::StubGraph;
 use host_harness::registration::TriggerSpec;
+use host_harness::triggers::{Handled, Trigger};
 use host_harness::{
     COMPONENT_PATH, Call, CallError, Connection, Connector, Outbound, bindings, json,
 };
@@ -169,28 +170,35 @@ async fn send(connector: &Connector, args: SendArgs) -> Result<(), Failure> {
     print_json(&json::send_output(&output))
 }
 
-/// The subscription `enable`'s flags describe, checked: the statuses' names and the
-/// recipient (as the status trigger reads it) here; the sender number by the component's
-/// `new-registration`.
+/// The subscription `enable`'s flags describe, checked: the properties the host reads
+/// (statuses, update kinds) and the phone numbers or BSUIDs (as the triggers read them)
+/// here; the sender number by the component's `new-registration`.
 pub(crate) fn subscription_trigger(args: &EnableArgs) -> Result<TriggerSpec, Failure> {
-    let status = &args.status_trigger;
-    if !status.statuses {
-        return Ok(TriggerSpec::MessageReceived {
-            sender_number: args.sender_number.clone(),
-        });
-    }
-    bindings::status_properties(&status.status, status.recipient.clone())?;
-    if let Err(reason) =
-        whatsapp_connector::identity::SenderFilter::parse(status.recipient.as_deref())
+    let spec = args.which.spec(args.sender_number.clone());
+    let who = match &spec {
+        TriggerSpec::MessageReceived { .. } => None,
+        TriggerSpec::StatusUpdated { recipient, .. } | TriggerSpec::MessageEchoed { recipient } => {
+            Some(("recipient", recipient))
+        }
+        TriggerSpec::PreferenceChanged { customer } => Some(("customer", customer)),
+        TriggerSpec::GroupUpdated { group_id, .. } => {
+            if group_id.as_deref().is_some_and(str::is_empty) {
+                return Err(Failure::Connector(
+                    json!({"kind": "invalid-input", "field": "group-id", "reason": "is empty"}),
+                ));
+            }
+            None
+        }
+    };
+    if let Some((field, Some(value))) = who
+        && let Err(reason) = whatsapp_connector::identity::SenderFilter::parse(Some(value))
     {
         return Err(Failure::Connector(
-            json!({"kind": "invalid-input", "field": "recipient", "reason": reason}),
+            json!({"kind": "invalid-input", "field": field, "reason": reason}),
         ));
     }
-    Ok(TriggerSpec::StatusUpdated {
-        statuses: status.status.clone(),
-        recipient: status.recipient.clone(),
-    })
+    Trigger::from_spec(&spec)?;
+    Ok(spec)
 }
 
 /// The connection and the outbound route for Graph API calls: the built-in stub (with
@@ -253,49 +261,17 @@ async fn trigger(connector: &Connector, args: TriggerArgs) -> Result<(), Failure
         app_secret: args.app_secret,
         verify_token: None,
     };
-    let status = args.status_trigger;
-    if status.statuses {
-        let properties = bindings::status_properties(&status.status, status.recipient)?;
-        return match connector
-            .handle_status_webhook(&request, &properties, &secrets)
-            .await?
-        {
-            Ok(bindings::StatusOutcome::Events(events)) => {
-                let events = events
-                    .into_iter()
-                    .map(bindings::status_event)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::from)?;
-                print_json(&events)
-            }
-            Ok(bindings::StatusOutcome::Respond(r)) => Err(anyhow::anyhow!(
-                "the component answered a POST with a direct {} response",
-                r.status
-            )
-            .into()),
-            Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
-        };
-    }
-    let properties = Properties {
-        sender_number: args.sender_number,
-    };
-    match connector
-        .handle_webhook(&request, &properties, &secrets)
-        .await?
-    {
-        Ok(Outcome::Events(events)) => {
-            let events = events
-                .into_iter()
-                .map(bindings::event)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::from)?;
-            print_json(&events)
+    let trigger = Trigger::from_spec(&args.which.spec(args.sender_number))?;
+    match trigger.handle(connector, &request, &secrets).await? {
+        Ok(Ok(Handled::Events(events))) => {
+            print_json(&events.to_json().map_err(anyhow::Error::from)?)
         }
-        Ok(Outcome::Respond(r)) => Err(anyhow::anyhow!(
+        Ok(Ok(Handled::Respond(r))) => Err(anyhow::anyhow!(
             "the component answered a POST with a direct {} response",
             r.status
         )
         .into()),
+        Ok(Err(broken)) => Err(anyhow::Error::from(broken).into()),
         Err(e) => Err(Failure::Connector(json::webhook_error(&e))),
     }
 }

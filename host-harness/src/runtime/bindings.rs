@@ -20,7 +20,7 @@ wasmtime::component::bindgen!({
 
 use whatsapp_connector::registration::Registration;
 use whatsapp_connector::webhook::{self, RawJson};
-use whatsapp_connector::{statuses, trigger};
+use whatsapp_connector::{echoes, group_updates, preferences, statuses, trigger};
 
 pub use exports::whatsapp::connector::connection::{
     Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
@@ -28,10 +28,19 @@ pub use exports::whatsapp::connector::connection::{
 pub use exports::whatsapp::connector::download_media::{
     Input as DownloadInput, Output as DownloadOutput, TransferError,
 };
+pub use exports::whatsapp::connector::group_updated::{
+    self as group, Event as GroupEvent, Outcome as GroupOutcome, Properties as GroupProperties,
+};
 pub use exports::whatsapp::connector::mark_as_read::Input as ReadInput;
+pub use exports::whatsapp::connector::message_echoed::{
+    Event as EchoEvent, Outcome as EchoOutcome, Properties as EchoProperties,
+};
 pub use exports::whatsapp::connector::message_received::{
     Event, Outcome, Properties, Registration as WitRegistration, Removal, WebhookError,
     WebhookRequest, WebhookResponse, WebhookSecrets,
+};
+pub use exports::whatsapp::connector::preference_changed::{
+    Event as PreferenceEvent, Outcome as PreferenceOutcome, Properties as PreferenceProperties,
 };
 pub use exports::whatsapp::connector::send_flow::{self as flow, Input as FlowInput};
 pub use exports::whatsapp::connector::send_interactive::{
@@ -192,7 +201,6 @@ fn members(
 /// documented output. JSON-text fields are checked to be JSON (the component is
 /// untrusted) but never parsed into a tree, so any depth comes through unchanged.
 pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
-    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
     let change = event.entry.changes;
     let m = change.messages;
     Ok(webhook::Event {
@@ -202,42 +210,157 @@ pub fn event(event: Event) -> Result<webhook::Event, InvalidEventJson> {
             id: event.entry.id,
             changes: webhook::Change {
                 value: value(change.value),
-                contacts: change.contacts.map(|c| webhook::Contact {
-                    profile_name: c.profile_name,
-                    username: c.username,
-                    wa_id: c.wa_id,
-                    user_id: c.user_id,
-                    parent_user_id: c.parent_user_id,
-                }),
-                messages: webhook::Message {
-                    from: m.from,
-                    from_user_id: m.from_user_id,
-                    from_parent_user_id: m.from_parent_user_id,
-                    id: m.id,
-                    timestamp: m.timestamp,
-                    kind: m.type_,
-                    text: m.text.map(|t| t.body),
-                    context: raw("context", m.context)?,
-                    content: raw("content", m.content)?,
-                    errors: raw("errors", m.errors)?,
-                    group_id: m.group_id,
-                    original_message_id: m.original_message_id,
-                    flow_reply: m
-                        .flow_reply
-                        .map(|r| {
-                            Ok::<_, InvalidEventJson>(webhook::FlowReply {
-                                response: raw("flow_reply.response", r.response)?,
-                                flow_token: r.flow_token,
-                                invalid_reason: r.invalid_reason,
-                            })
-                        })
-                        .transpose()?,
-                    others: members(m.others)?,
-                    raw: raw("raw", m.raw)?,
+                contacts: change.contacts.map(contact),
+                messages: message(m)?,
+            },
+        },
+    })
+}
+
+/// A message as the component's domain type (JSON-text fields checked).
+fn message(
+    m: exports::whatsapp::connector::message_received::Message,
+) -> Result<webhook::Message, InvalidEventJson> {
+    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
+    Ok(webhook::Message {
+        from: m.from,
+        from_user_id: m.from_user_id,
+        from_parent_user_id: m.from_parent_user_id,
+        id: m.id,
+        timestamp: m.timestamp,
+        kind: m.type_,
+        text: m.text.map(|t| t.body),
+        context: raw("context", m.context)?,
+        content: raw("content", m.content)?,
+        errors: raw("errors", m.errors)?,
+        group_id: m.group_id,
+        original_message_id: m.original_message_id,
+        flow_reply: m
+            .flow_reply
+            .map(|r| {
+                Ok::<_, InvalidEventJson>(webhook::FlowReply {
+                    response: raw("flow_reply.response", r.response)?,
+                    flow_token: r.flow_token,
+                    invalid_reason: r.invalid_reason,
+                })
+            })
+            .transpose()?,
+        others: members(m.others)?,
+        raw: raw("raw", m.raw)?,
+    })
+}
+
+fn contact(c: exports::whatsapp::connector::message_received::Contact) -> webhook::Contact {
+    webhook::Contact {
+        profile_name: c.profile_name,
+        username: c.username,
+        wa_id: c.wa_id,
+        user_id: c.user_id,
+        parent_user_id: c.parent_user_id,
+    }
+}
+
+/// An echo event as the component's domain type, whose `Serialize` is trigger "Message
+/// echoed"'s documented output.
+pub fn echo_event(event: EchoEvent) -> Result<echoes::EchoEvent, InvalidEventJson> {
+    let change = event.entry.changes;
+    Ok(echoes::EchoEvent {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: echoes::EchoEntry {
+            id: event.entry.id,
+            changes: echoes::EchoChange {
+                value: value(change.value),
+                message_echoes: echoes::Echo {
+                    to: change.message_echoes.to,
+                    message: message(change.message_echoes.message)?,
                 },
             },
         },
     })
+}
+
+/// A preference event as the component's domain type (trigger "Marketing preference
+/// changed"'s documented output).
+pub fn preference_event(
+    event: PreferenceEvent,
+) -> Result<preferences::PreferenceEvent, InvalidEventJson> {
+    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
+    let change = event.entry.changes;
+    let p = change.user_preferences;
+    Ok(preferences::PreferenceEvent {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: preferences::PreferenceEntry {
+            id: event.entry.id,
+            changes: preferences::PreferenceChange {
+                value: value(change.value),
+                contacts: change.contacts.map(contact),
+                user_preferences: preferences::Preference {
+                    wa_id: p.wa_id,
+                    user_id: p.user_id,
+                    category: p.category,
+                    value: p.value,
+                    detail: p.detail,
+                    timestamp: raw("timestamp", p.timestamp)?,
+                    others: members(p.others)?,
+                    raw: raw("raw", p.raw)?,
+                },
+            },
+        },
+    })
+}
+
+/// A group event as the component's domain type (trigger "Group updated"'s documented
+/// output).
+pub fn group_event(event: GroupEvent) -> Result<group_updates::GroupEvent, InvalidEventJson> {
+    let raw = |field: &str, text: Option<String>| text.map(|t| raw_json(field, t)).transpose();
+    let change = event.entry.changes;
+    let u = change.groups;
+    Ok(group_updates::GroupEvent {
+        object: event.object,
+        dedup_key: event.dedup_key,
+        entry: group_updates::GroupEntry {
+            id: event.entry.id,
+            changes: group_updates::GroupChange {
+                field: change.field,
+                value: value(change.value),
+                groups: group_updates::GroupUpdate {
+                    group_id: u.group_id,
+                    kind: u.type_,
+                    timestamp: u.timestamp,
+                    request_id: u.request_id,
+                    errors: raw("errors", u.errors)?,
+                    others: members(u.others)?,
+                    raw: raw("raw", u.raw)?,
+                },
+            },
+        },
+    })
+}
+
+/// Trigger "Group updated"'s properties from the webhook fields' names as a host stores
+/// them (`lifecycle`, `participants`, `settings`, `status`).
+pub fn group_properties(
+    fields: &[String],
+    group_id: Option<String>,
+) -> anyhow::Result<GroupProperties> {
+    use group::GroupField as F;
+    let fields = fields
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "lifecycle" => F::Lifecycle,
+                "participants" => F::Participants,
+                "settings" => F::Settings,
+                "status" => F::Status,
+                other => anyhow::bail!(
+                    "{other:?} is not a group update (lifecycle, participants, settings, status)"
+                ),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(GroupProperties { fields, group_id })
 }
 
 /// A webhook request as the component crate's domain code takes it (the benchmark's

@@ -71,4 +71,7 @@ interfaces! {
     upload_media: upload_media,
     message_received: message_received,
     status_updated: status_updated,
+    message_echoed: message_echoed,
+    preference_changed: preference_changed,
+    group_updated: group_updated,
 }

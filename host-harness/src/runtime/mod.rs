@@ -612,6 +612,54 @@ impl Connector {
         .await
     }
 
+    /// Trigger "Message echoed": one webhook request.
+    pub async fn handle_echo_webhook(
+        &self,
+        request: &WebhookRequest,
+        properties: &bindings::EchoProperties,
+        secrets: &WebhookSecrets,
+    ) -> Call<bindings::EchoOutcome, WebhookError> {
+        let memory = self.limits.memory_for_body(request.body.len());
+        self.call(memory, async |e, store| {
+            e.message_echoed(store)?
+                .call_handle_request(store, request, properties, secrets)
+                .await
+        })
+        .await
+    }
+
+    /// Trigger "Marketing preference changed": one webhook request.
+    pub async fn handle_preference_webhook(
+        &self,
+        request: &WebhookRequest,
+        properties: &bindings::PreferenceProperties,
+        secrets: &WebhookSecrets,
+    ) -> Call<bindings::PreferenceOutcome, WebhookError> {
+        let memory = self.limits.memory_for_body(request.body.len());
+        self.call(memory, async |e, store| {
+            e.preference_changed(store)?
+                .call_handle_request(store, request, properties, secrets)
+                .await
+        })
+        .await
+    }
+
+    /// Trigger "Group updated": one webhook request.
+    pub async fn handle_group_webhook(
+        &self,
+        request: &WebhookRequest,
+        properties: &bindings::GroupProperties,
+        secrets: &WebhookSecrets,
+    ) -> Call<bindings::GroupOutcome, WebhookError> {
+        let memory = self.limits.memory_for_body(request.body.len());
+        self.call(memory, async |e, store| {
+            e.group_updated(store)?
+                .call_handle_request(store, request, properties, secrets)
+                .await
+        })
+        .await
+    }
+
     /// Switching the trigger on, step 1: a registration with a fresh verify token. No
     /// network.
     pub async fn new_registration(

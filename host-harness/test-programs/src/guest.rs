@@ -188,6 +188,26 @@ impl exports::whatsapp::connector::status_updated::Guest for Misbehaving {
     }
 }
 
+/// The other triggers: a test program reports none of their events.
+macro_rules! reports_nothing {
+    ($($interface:ident),*) => {$(
+        impl exports::whatsapp::connector::$interface::Guest for Misbehaving {
+            fn handle_request(
+                _request: wit_trigger::WebhookRequest,
+                _properties: exports::whatsapp::connector::$interface::Properties,
+                _secrets: wit_trigger::WebhookSecrets,
+            ) -> Result<exports::whatsapp::connector::$interface::Outcome, wit_trigger::WebhookError>
+            {
+                Err(wit_trigger::WebhookError::InvalidPayload(
+                    "a test program reports only messages".into(),
+                ))
+            }
+        }
+    )*};
+}
+
+reports_nothing!(message_echoed, preference_changed, group_updated);
+
 impl exports::whatsapp::connector::download_media::Guest for Misbehaving {
     fn download(
         _connection: wit_connection::Connection,

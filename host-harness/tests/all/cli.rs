@@ -1094,3 +1094,77 @@ async fn the_native_baseline_does_the_same_work_as_serve() {
     }
     assert_eq!(lines[0], lines[1]);
 }
+
+#[test]
+fn trigger_names_every_trigger_and_refuses_flags_that_do_not_fit() {
+    let echo = fixture("smb_message_echo.json");
+    let output = run(&["trigger", "--echoes", "--payload", &echo]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = stdout_json(&output);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(
+        events[0]["entry"]["changes"]["message_echoes"]["to"],
+        "16505551234"
+    );
+    // The same file is no message, no status, no preference, no group update.
+    for flags in [&[][..], &["--statuses"], &["--preferences"], &["--groups"]] {
+        let mut args = vec!["trigger", "--payload", &echo];
+        args.extend_from_slice(flags);
+        assert_eq!(stdout_json(&run(&args)), serde_json::json!([]), "{flags:?}");
+    }
+    let joined = fixture("group_participants_join.json");
+    let only_lifecycle = run(&[
+        "trigger",
+        "--groups",
+        "--group-update",
+        "lifecycle",
+        "--payload",
+        &joined,
+    ]);
+    assert_eq!(stdout_json(&only_lifecycle), serde_json::json!([]));
+    let participants = run(&[
+        "trigger",
+        "--groups",
+        "--group-update",
+        "participants",
+        "--payload",
+        &joined,
+    ]);
+    assert_eq!(
+        stdout_json(&participants)[0]["entry"]["changes"]["field"],
+        "group_participants_update"
+    );
+    // A bad customer is the trigger's configuration error: exit 1, with the property.
+    let stop = fixture("user_preferences_stop.json");
+    let bad = run(&[
+        "trigger",
+        "--preferences",
+        "--customer",
+        "someone",
+        "--payload",
+        &stop,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(stderr_error(&bad)["field"], "customer");
+    // Flags that belong to another trigger, or two triggers at once: usage errors.
+    for args in [
+        &["trigger", "--recipient", "+15550101234", "--payload", &stop][..],
+        &["trigger", "--echoes", "--preferences", "--payload", &stop],
+        &["trigger", "--customer", "+15550101234", "--payload", &stop],
+        &[
+            "trigger",
+            "--echoes",
+            "--sender-number",
+            "+15550101234",
+            "--payload",
+            &stop,
+        ],
+        &["trigger", "--group-id", "G", "--payload", &stop],
+    ] {
+        assert_eq!(run(args).status.code(), Some(2), "{args:?}");
+    }
+}

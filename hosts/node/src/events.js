@@ -54,12 +54,13 @@ function rawJson(raw) {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? raw : value;
 }
 
-function messageJson(m) {
+function messageJson(m, to) {
   if (m.raw !== undefined) {
     return rawJson(m.raw);
   }
   const out = {};
   put(out, 'from', m.from);
+  put(out, 'to', to);
   put(out, 'from_user_id', m.fromUserId);
   put(out, 'from_parent_user_id', m.fromParentUserId);
   put(out, 'id', m.id);
@@ -141,6 +142,72 @@ export function statusEventJson(e) {
   entry.changes = {
     value: valueJson(e.entry.changes.value),
     statuses: statusJson(e.entry.changes.statuses),
+  };
+  return { dedupKey: e.dedupKey, event: { object: e.object, entry } };
+}
+
+/** A "Message echoed" event: `{dedupKey, event: {object, entry: {id, changes: {value, message_echoes}}}}`. */
+export function echoEventJson(e) {
+  const entry = {};
+  put(entry, 'id', e.entry.id);
+  const echo = e.entry.changes.messageEchoes;
+  entry.changes = {
+    value: valueJson(e.entry.changes.value),
+    message_echoes: messageJson(echo.message, echo.to),
+  };
+  return { dedupKey: e.dedupKey, event: { object: e.object, entry } };
+}
+
+function preferenceJson(p) {
+  if (p.raw !== undefined) {
+    return rawJson(p.raw);
+  }
+  const out = {};
+  put(out, 'wa_id', p.waId);
+  put(out, 'user_id', p.userId);
+  put(out, 'detail', p.detail);
+  put(out, 'category', p.category);
+  put(out, 'value', p.value);
+  put(out, 'timestamp', parsed(p.timestamp));
+  members(out, p.others);
+  return out;
+}
+
+/** A "Marketing preference changed" event: `{dedupKey, event: {object, entry: {id, changes: {value, contacts, user_preferences}}}}`. */
+export function preferenceEventJson(e) {
+  const entry = {};
+  put(entry, 'id', e.entry.id);
+  const changes = { value: valueJson(e.entry.changes.value) };
+  if (e.entry.changes.contacts) {
+    changes.contacts = contactJson(e.entry.changes.contacts);
+  }
+  changes.user_preferences = preferenceJson(e.entry.changes.userPreferences);
+  entry.changes = changes;
+  return { dedupKey: e.dedupKey, event: { object: e.object, entry } };
+}
+
+function groupUpdateJson(u) {
+  if (u.raw !== undefined) {
+    return rawJson(u.raw);
+  }
+  const out = {};
+  put(out, 'timestamp', u.timestamp);
+  put(out, 'group_id', u.groupId);
+  put(out, 'type', u.type);
+  put(out, 'request_id', u.requestId);
+  put(out, 'errors', parsed(u.errors));
+  members(out, u.others);
+  return out;
+}
+
+/** A "Group updated" event: `{dedupKey, event: {object, entry: {id, changes: {field, value, groups}}}}`. */
+export function groupEventJson(e) {
+  const entry = {};
+  put(entry, 'id', e.entry.id);
+  entry.changes = {
+    field: e.entry.changes.field,
+    value: valueJson(e.entry.changes.value),
+    groups: groupUpdateJson(e.entry.changes.groups),
   };
   return { dedupKey: e.dedupKey, event: { object: e.object, entry } };
 }

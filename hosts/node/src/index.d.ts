@@ -13,6 +13,9 @@ import type * as Download from '../generated/interfaces/whatsapp-connector-downl
 import type * as Upload from '../generated/interfaces/whatsapp-connector-upload-media.js';
 import type * as Received from '../generated/interfaces/whatsapp-connector-message-received.js';
 import type * as Status from '../generated/interfaces/whatsapp-connector-status-updated.js';
+import type * as Echoed from '../generated/interfaces/whatsapp-connector-message-echoed.js';
+import type * as Preference from '../generated/interfaces/whatsapp-connector-preference-changed.js';
+import type * as Group from '../generated/interfaces/whatsapp-connector-group-updated.js';
 
 export type Connection = Conn.Connection;
 export type Account = Conn.Account;
@@ -25,11 +28,14 @@ export type WebhookResponse = Received.WebhookResponse;
 export type WebhookSecrets = Received.WebhookSecrets;
 export type MessageProperties = Received.Properties;
 export type StatusProperties = Status.Properties;
+export type EchoProperties = Echoed.Properties;
+export type PreferenceProperties = Preference.Properties;
+export type GroupProperties = Group.Properties;
 
 /** An event in the trigger's documented output form (snake_case, as Meta names it). */
 export type EventJson = { object: string; entry: Record<string, unknown> };
 
-/** A trigger's answer: the handshake's response, or one event per message (or status). */
+/** A trigger's answer: the handshake's response, or one event per message (status, echo, preference, group update). */
 export type Outcome =
   | { respond: WebhookResponse; events?: undefined }
   | { respond?: undefined; events: Array<{ dedupKey: string; event: EventJson }> };
@@ -102,6 +108,13 @@ export declare class Connector {
     properties?: StatusProperties,
     secrets?: WebhookSecrets,
   ): Promise<Outcome>;
+  handleEchoWebhook(request: WebhookRequest, properties?: EchoProperties, secrets?: WebhookSecrets): Promise<Outcome>;
+  handlePreferenceWebhook(
+    request: WebhookRequest,
+    properties?: PreferenceProperties,
+    secrets?: WebhookSecrets,
+  ): Promise<Outcome>;
+  handleGroupWebhook(request: WebhookRequest, properties?: GroupProperties, secrets?: WebhookSecrets): Promise<Outcome>;
   newRegistration(connection: Connection, properties: MessageProperties, webhookUrl: string): Promise<Registration>;
   enable(connection: Connection, registration: Registration): Promise<void>;
   disable(connection: Connection, registration: Registration): Promise<Removal>;

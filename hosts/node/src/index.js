@@ -265,6 +265,18 @@ export class Connector {
   handleStatusWebhook(request, properties = { statuses: [] }, secrets = {}) {
     return this.#call('handleStatusWebhook', request, properties, secrets);
   }
+  /** Trigger "Message echoed": one request to the webhook URL. */
+  handleEchoWebhook(request, properties = {}, secrets = {}) {
+    return this.#call('handleEchoWebhook', request, properties, secrets);
+  }
+  /** Trigger "Marketing preference changed": one request to the webhook URL. */
+  handlePreferenceWebhook(request, properties = {}, secrets = {}) {
+    return this.#call('handlePreferenceWebhook', request, properties, secrets);
+  }
+  /** Trigger "Group updated": one request to the webhook URL. */
+  handleGroupWebhook(request, properties = { fields: [] }, secrets = {}) {
+    return this.#call('handleGroupWebhook', request, properties, secrets);
+  }
   /** Switching a trigger on, step 1: a registration with a fresh verify token (no network). */
   newRegistration(connection, properties, webhookUrl) {
     return this.#call('newRegistration', connection, properties, webhookUrl);

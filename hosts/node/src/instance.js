@@ -13,7 +13,7 @@ import { basename, dirname } from 'node:path';
 import * as shim from '@bytecodealliance/preview2-shim';
 
 import { instantiate } from '../generated/connector.js';
-import { eventJson, statusEventJson } from './events.js';
+import { echoEventJson, eventJson, groupEventJson, preferenceEventJson, statusEventJson } from './events.js';
 import { errorJson } from './errors.js';
 
 /** Instantiates the component under these options; resolves to its methods. */
@@ -181,6 +181,12 @@ export async function instantiateConnector({
       outcome(component.messageReceived.handleRequest(request, properties, secrets), eventJson),
     handleStatusWebhook: (request, properties, secrets) =>
       outcome(component.statusUpdated.handleRequest(request, properties, secrets), statusEventJson),
+    handleEchoWebhook: (request, properties, secrets) =>
+      outcome(component.messageEchoed.handleRequest(request, properties, secrets), echoEventJson),
+    handlePreferenceWebhook: (request, properties, secrets) =>
+      outcome(component.preferenceChanged.handleRequest(request, properties, secrets), preferenceEventJson),
+    handleGroupWebhook: (request, properties, secrets) =>
+      outcome(component.groupUpdated.handleRequest(request, properties, secrets), groupEventJson),
     ping: () => 'pong',
   };
   return methods;

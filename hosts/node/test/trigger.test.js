@@ -44,6 +44,40 @@ test("every fixture gives the harness's status events", async () => {
   assert.ok(compared >= 5, `only ${compared} status events compared`);
 });
 
+test("every fixture gives the harness's echo, preference and group events", async () => {
+  const kinds = [
+    ['--echoes', (request) => connector.handleEchoWebhook(request, {}, {})],
+    ['--preferences', (request) => connector.handlePreferenceWebhook(request, {}, {})],
+    ['--groups', (request) => connector.handleGroupWebhook(request, { fields: [] }, {})],
+  ];
+  for (const [flag, handle] of kinds) {
+    let compared = 0;
+    for (const name of fixtures()) {
+      const expected = harness(['trigger', flag, '--payload', `${FIXTURES}${name}`]);
+      const outcome = await handle(signedPost(fixture(name)));
+      assert.deepEqual(
+        outcome.events.map((e) => e.event),
+        expected,
+        `${flag} ${name}`,
+      );
+      compared += expected.length;
+    }
+    assert.ok(compared >= 2, `${flag}: only ${compared} events compared`);
+  }
+  // Properties reach the component: a recipient filter, and group updates by kind.
+  const echoes = await connector.handleEchoWebhook(signedPost(fixture('smb_message_echo.json')), {
+    recipient: '+1 650 555 0000',
+  });
+  assert.equal(echoes.events.length, 0);
+  const groups = await connector.handleGroupWebhook(signedPost(fixture('group_participants_join.json')), {
+    fields: ['lifecycle'],
+  });
+  assert.equal(groups.events.length, 0);
+  const stop = await connector.handlePreferenceWebhook(signedPost(fixture('user_preferences_stop.json')));
+  assert.equal(stop.events[0].dedupKey, '16505551234:marketing_messages:stop:1739321024');
+  assert.equal(stop.events[0].event.entry.changes.user_preferences.timestamp, 1739321024);
+});
+
 test('filters, dedup keys, the handshake and a forged signature', async () => {
   const body = fixture('batch_two_messages_one_status.json');
   const filtered = await connector.handleWebhook(
