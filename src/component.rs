@@ -18,9 +18,11 @@ wit_bindgen::generate!({
     },
 });
 
+use exports::whatsapp::connector::block_users as wit_block;
 use exports::whatsapp::connector::connection as wit_connection;
 use exports::whatsapp::connector::download_media as wit_download;
 use exports::whatsapp::connector::group_updated as wit_groups;
+use exports::whatsapp::connector::groups as wit_group_admin;
 use exports::whatsapp::connector::mark_as_read as wit_read;
 use exports::whatsapp::connector::message_echoed as wit_echoes;
 use exports::whatsapp::connector::message_received as wit_trigger;
@@ -40,9 +42,9 @@ use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, echoes, flow, group_updates, http_client, interactive, location, media, media_streams,
-    media_upload, preferences, reaction, read_receipt, send, statuses, template, transfer, trigger,
-    webhook,
+    account, blocking, echoes, flow, group_updates, groups, http_client, interactive, location,
+    media, media_streams, media_upload, preferences, reaction, read_receipt, send, statuses,
+    template, transfer, trigger, webhook,
 };
 
 struct Connector;
@@ -499,6 +501,122 @@ impl wit_read::Guest for Connector {
             },
         );
         call(&connection, None, prepared, registration::parse_success)
+    }
+}
+
+impl wit_group_admin::Guest for Connector {
+    fn create(
+        connection: wit_connection::Connection,
+        input: wit_group_admin::CreateInput,
+    ) -> Result<wit_group_admin::Created, wit_connection::Error> {
+        use wit_group_admin::JoinApprovalMode as M;
+        let prepared = groups::prepare_create(
+            credentials(&connection),
+            &input.subject,
+            input.description.as_deref(),
+            input.join_approval_mode.map(|m| match m {
+                M::AutoApprove => groups::JoinApproval::AutoApprove,
+                M::ApprovalRequired => groups::JoinApproval::ApprovalRequired,
+            }),
+        );
+        let request_id = call(&connection, None, prepared, groups::parse_created)?;
+        Ok(wit_group_admin::Created { request_id })
+    }
+
+    fn get_invite_link(
+        connection: wit_connection::Connection,
+        input: wit_group_admin::GroupInput,
+    ) -> Result<wit_group_admin::InviteLink, wit_connection::Error> {
+        let prepared =
+            groups::prepare_invite_link(credentials(&connection), &input.group_id, false);
+        let invite_link = call(&connection, None, prepared, groups::parse_invite_link)?;
+        Ok(wit_group_admin::InviteLink { invite_link })
+    }
+
+    fn reset_invite_link(
+        connection: wit_connection::Connection,
+        input: wit_group_admin::GroupInput,
+    ) -> Result<wit_group_admin::InviteLink, wit_connection::Error> {
+        let prepared = groups::prepare_invite_link(credentials(&connection), &input.group_id, true);
+        let invite_link = call(&connection, None, prepared, groups::parse_invite_link)?;
+        Ok(wit_group_admin::InviteLink { invite_link })
+    }
+
+    fn remove_participants(
+        connection: wit_connection::Connection,
+        input: wit_group_admin::RemoveInput,
+    ) -> Result<(), wit_connection::Error> {
+        let participants: Vec<&str> = input.participants.iter().map(String::as_str).collect();
+        let prepared =
+            groups::prepare_remove(credentials(&connection), &input.group_id, &participants);
+        call(&connection, None, prepared, groups::parse_removed)
+    }
+}
+
+fn to_wit_users_output(outcome: blocking::Outcome) -> wit_block::UsersOutput {
+    let users = |list: Vec<blocking::UserResult>| {
+        list.into_iter()
+            .map(|u| wit_block::UserResult {
+                input: u.input,
+                wa_id: u.wa_id,
+                errors: u
+                    .errors
+                    .into_iter()
+                    .map(|e| wit_block::UserError {
+                        code: e.code,
+                        message: e.message,
+                        details: e.details,
+                        hint: e.hint,
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    wit_block::UsersOutput {
+        done: users(outcome.done),
+        failed: users(outcome.failed),
+    }
+}
+
+fn block_or_unblock(
+    connection: &wit_connection::Connection,
+    input: &wit_block::UsersInput,
+    block: bool,
+) -> Result<wit_block::UsersOutput, wit_connection::Error> {
+    let users: Vec<&str> = input.users.iter().map(String::as_str).collect();
+    let prepared = blocking::prepare(credentials(connection), &users, block);
+    call(connection, None, prepared, blocking::parse_outcome).map(to_wit_users_output)
+}
+
+impl wit_block::Guest for Connector {
+    fn block(
+        connection: wit_connection::Connection,
+        input: wit_block::UsersInput,
+    ) -> Result<wit_block::UsersOutput, wit_connection::Error> {
+        block_or_unblock(&connection, &input, true)
+    }
+
+    fn unblock(
+        connection: wit_connection::Connection,
+        input: wit_block::UsersInput,
+    ) -> Result<wit_block::UsersOutput, wit_connection::Error> {
+        block_or_unblock(&connection, &input, false)
+    }
+
+    fn list(
+        connection: wit_connection::Connection,
+        input: wit_block::ListInput,
+    ) -> Result<wit_block::BlockedPage, wit_connection::Error> {
+        let prepared = blocking::prepare_list(
+            credentials(&connection),
+            input.limit,
+            input.after.as_deref(),
+        );
+        let page = call(&connection, None, prepared, blocking::parse_page)?;
+        Ok(wit_block::BlockedPage {
+            wa_ids: page.wa_ids,
+            after: page.after,
+        })
     }
 }
 

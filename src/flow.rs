@@ -152,6 +152,7 @@ pub fn object_data<'a>(field: &'static str, data: &'a str) -> Result<&'a RawValu
 /// Validates every input and builds the request. Nothing is sent when any is invalid.
 pub fn prepare(credentials: Credentials<'_>, input: &FlowInput<'_>) -> Result<GraphRequest, Error> {
     let to = outgoing::address(credentials, input.to)?;
+    to.not_to_a_group("a Flow")?;
     let (flow_id, flow_name) = match input.flow {
         FlowRef::Id(id) => {
             outgoing::chars("flow", id, 1, 64)?;

@@ -24,6 +24,8 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 pub enum Method {
     Get,
     Post,
+    /// With a JSON body: unblocking users, removing group participants.
+    Delete,
 }
 
 /// A Graph API call, minus the credentials (added by the sender from the connection).
@@ -53,6 +55,16 @@ impl GraphRequest {
             path_and_query: format!("/{GRAPH_VERSION}/{path}"),
             // Serialising plain structs of strings cannot fail.
             json_body: Some(serde_json::to_vec(body).unwrap_or_default()),
+        }
+    }
+}
+
+impl GraphRequest {
+    /// `DELETE /vNN.0/{path}` with a JSON body.
+    pub fn delete_json(path: &str, body: &impl serde::Serialize) -> Self {
+        Self {
+            method: Method::Delete,
+            ..Self::post_json(path, body)
         }
     }
 }
@@ -223,6 +235,12 @@ pub fn hint(code: i64) -> Option<&'static str> {
         131063 => {
             "marketing messages are turned off for this business on the Cloud API: turn them on in WhatsApp Manager, or send through the Marketing Messages API"
         }
+        139100 => {
+            "some users could not be blocked or unblocked: see each failed user's errors (Meta blocks only users who wrote in the last 24 hours)"
+        }
+        139101 => "the blocklist is full (64,000 users): unblock some users before blocking more",
+        139102 => "the blocklist was being changed by another request at the same time: retry",
+        139103 => "Meta could not update the blocklist: retry later",
         132012 => {
             "a template parameter has the wrong format: check each parameter's type against the template"
         }

@@ -42,6 +42,7 @@ pub fn send(request: &GraphRequest, token: &str) -> Result<HttpResponse, Error> 
     let method = match request.method {
         graph::Method::Get => Method::Get,
         graph::Method::Post => Method::Post,
+        graph::Method::Delete => Method::Delete,
     };
     let content = request
         .json_body

@@ -60,6 +60,35 @@ pub fn validate_bsuid(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How "Send message to" (and a filter) names a group: `group:` and the group's ID, as
+/// the Groups API gives it (`group:Y2FwaV9ncm91cDox…`).
+pub const GROUP_PREFIX: &str = "group:";
+/// Most characters of a group ID the connector takes (Meta's are about 60).
+pub const MAX_GROUP_ID_CHARS: usize = 256;
+
+/// Checks a group ID: 1 to 256 letters, digits, `-`, `_`, `=` or `.`. It goes into URL
+/// paths (`/{group-id}/invite_link`), so nothing else may pass.
+pub fn validate_group_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("a group ID is empty; the Groups API gives one like Y2FwaV9ncm91cDox…".into());
+    }
+    if id.len() > MAX_GROUP_ID_CHARS {
+        return Err(format!(
+            "a group ID has at most {MAX_GROUP_ID_CHARS} characters; this one has {}",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '=' | '.')))
+    {
+        return Err(format!(
+            "contains {c:?}; a group ID holds only letters, digits, '-', '_', '=' and '.'"
+        ));
+    }
+    Ok(())
+}
+
 /// Whom "Send message to" names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
@@ -68,20 +97,27 @@ pub enum Recipient {
     /// A BSUID or parent BSUID, sent as `"recipient"` (never `"to"`: Meta lets `to`
     /// win when both are given).
     UserId(String),
+    /// `group:ID`: a group (Groups API), sent as `"to"` with `"recipient_type":
+    /// "group"`.
+    Group(String),
 }
 
 impl Recipient {
-    /// A `+` number (7 to 15 digits, separators stripped) or a BSUID. The error is the
-    /// reason, fit to show the user.
+    /// A `+` number (7 to 15 digits, separators stripped), a BSUID, or `group:` and a
+    /// group ID. The error is the reason, fit to show the user.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
+        if let Some(id) = trimmed.strip_prefix(GROUP_PREFIX) {
+            validate_group_id(id)?;
+            return Ok(Recipient::Group(id.to_owned()));
+        }
         if looks_like_bsuid(trimmed) {
             validate_bsuid(trimmed)?;
             return Ok(Recipient::UserId(trimmed.to_owned()));
         }
         if !trimmed.starts_with('+') {
             return Err(
-                "must start with the \"+\" sign (e.g. +15550101234) or be a business-scoped user ID (e.g. US.13491208655302741918)"
+                "must start with the \"+\" sign (e.g. +15550101234), be a business-scoped user ID (e.g. US.13491208655302741918) or name a group (group:ID)"
                     .into(),
             );
         }
@@ -97,6 +133,9 @@ pub enum SenderFilter {
     /// A BSUID or parent BSUID, compared exactly with `from_user_id`,
     /// `from_parent_user_id` and the contact's `user_id` and `parent_user_id`.
     UserId(String),
+    /// `group:ID`: messages sent in that group (compared exactly with `group_id`), or
+    /// statuses of messages sent to it.
+    Group(String),
 }
 
 impl SenderFilter {
@@ -106,6 +145,10 @@ impl SenderFilter {
         let trimmed = raw.map(str::trim).unwrap_or_default();
         if trimmed.is_empty() {
             return Ok(None);
+        }
+        if let Some(id) = trimmed.strip_prefix(GROUP_PREFIX) {
+            validate_group_id(id)?;
+            return Ok(Some(SenderFilter::Group(id.to_owned())));
         }
         if looks_like_bsuid(trimmed) {
             validate_bsuid(trimmed)?;
@@ -131,6 +174,7 @@ impl SenderFilter {
             .into_iter()
             .flatten()
             .any(|candidate| candidate == id),
+            SenderFilter::Group(id) => sender.group_id == Some(id.as_str()),
         }
     }
 }
@@ -150,6 +194,8 @@ pub struct Identifiers<'a> {
     pub contact_user_id: Option<&'a str>,
     /// The contact's `parent_user_id`.
     pub contact_parent_user_id: Option<&'a str>,
+    /// The group the message was sent in, or a status's group recipient.
+    pub group_id: Option<&'a str>,
 }
 
 #[cfg(test)]

@@ -208,6 +208,7 @@ pub fn prepare(
     input: &InteractiveInput<'_>,
 ) -> Result<GraphRequest, Error> {
     let to = outgoing::address(credentials, input.to)?;
+    to.not_to_a_group("an interactive message")?;
     let body_max = match input.form {
         Form::List { .. } => MAX_LIST_BODY_CHARS,
         _ => MAX_BODY_CHARS,

@@ -34,10 +34,12 @@ extern crate alloc;
 mod prelude;
 
 pub mod account;
+pub mod blocking;
 pub mod echoes;
 pub mod flow;
 pub mod graph;
 pub mod group_updates;
+pub mod groups;
 pub mod handshake;
 pub mod identity;
 pub mod interactive;

@@ -53,6 +53,7 @@ pub fn prepare(
     input: LocationInput<'_>,
 ) -> Result<GraphRequest, Error> {
     let to = outgoing::address(credentials, input.to)?;
+    to.not_to_a_group("a location")?;
     degrees("latitude", input.latitude, 90.0)?;
     degrees("longitude", input.longitude, 180.0)?;
     outgoing::optional_chars("name", input.name, MAX_NAME_CHARS)?;

@@ -51,11 +51,14 @@ impl<T: Serialize> Serialize for Envelope<'_, T> {
         }
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("messaging_product", "whatsapp")?;
-        map.serialize_entry("recipient_type", "individual")?;
+        let group = matches!(self.recipient, Recipient::Group(_));
+        map.serialize_entry("recipient_type", if group { "group" } else { "individual" })?;
         match self.recipient {
             // Meta lets `to` win when both are given, so only one is ever sent.
             Recipient::Phone(number) => map.serialize_entry("to", number)?,
             Recipient::UserId(id) => map.serialize_entry("recipient", id)?,
+            // Meta's "Group messaging": `to` takes the group's ID.
+            Recipient::Group(id) => map.serialize_entry("to", id)?,
         }
         if let Some(message_id) = self.reply_to {
             map.serialize_entry("context", &Context { message_id })?;
@@ -97,6 +100,20 @@ pub fn address<'a>(
 }
 
 impl Addressed<'_> {
+    /// Refuses a group recipient for a message kind WhatsApp groups do not take (Meta's
+    /// "Group messaging": text, media and templates only), before any request.
+    pub fn not_to_a_group(&self, what: &str) -> Result<(), Error> {
+        match self.recipient {
+            Recipient::Group(_) => Err(Error::invalid(
+                "send-message-to",
+                format!(
+                    "{what} cannot be sent to a group: a WhatsApp group takes text, media and templates"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `POST /vNN.0/{phone-number-id}/messages` of message type `kind`, with `content`
     /// (validated by the action) under the key of that name.
     pub fn request(&self, kind: &'static str, content: &impl Serialize) -> GraphRequest {

@@ -78,6 +78,7 @@ pub fn prepare(
             reply_to: None,
         },
     )?;
+    to.not_to_a_group("a reaction")?;
     outgoing::message_id("message-id", input.message_id)?;
     if !is_one_emoji(input.emoji) {
         return Err(Error::invalid(

@@ -60,10 +60,12 @@ impl StatusFilter {
                 .iter()
                 .any(|kind| status.status.as_deref() == Some(kind.name()));
         let recipient_passes = self.recipient.as_ref().is_none_or(|filter| {
+            let to_group = status.recipient_type.as_deref() == Some("group");
             filter.matches(Identifiers {
-                phone: status.recipient_id.as_deref(),
+                phone: status.recipient_id.as_deref().filter(|_| !to_group),
                 user_id: status.recipient_user_id.as_deref(),
                 parent_user_id: status.recipient_parent_user_id.as_deref(),
+                group_id: status.recipient_id.as_deref().filter(|_| to_group),
                 ..Identifiers::default()
             })
         });

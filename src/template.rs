@@ -383,6 +383,8 @@ pub fn prepare(
     Ok(match input.marketing {
         None => to.request("template", &template),
         Some(marketing) => {
+            // The Marketing Messages API sends to individuals only.
+            to.not_to_a_group("a template through the Marketing Messages API")?;
             let mut extra = Vec::new();
             if let Some(policy) = marketing.product_policy {
                 let policy = match policy {

@@ -197,6 +197,7 @@ impl Message {
             wa_id: contact.and_then(|c| c.wa_id.as_deref()),
             contact_user_id: contact.and_then(|c| c.user_id.as_deref()),
             contact_parent_user_id: contact.and_then(|c| c.parent_user_id.as_deref()),
+            group_id: self.group_id.as_deref(),
         }
     }
 }

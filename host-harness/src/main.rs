@@ -143,6 +143,21 @@ enum Command {
     SendInteractive(cli::actions::InteractiveArgs),
     /// Action "Send Flow": send a WhatsApp Flow (a form the customer fills in the chat).
     SendFlow(cli::actions::FlowArgs),
+    /// Action "Create Group": create a group (Groups API); the group and its invite link
+    /// arrive by the group_lifecycle_update webhook.
+    CreateGroup(cli::actions::CreateGroupArgs),
+    /// Action "Get Group Invite Link": a group's invite link.
+    GetGroupInviteLink(cli::actions::GroupArgs),
+    /// Action "Reset Group Invite Link": a new invite link; the old one stops working.
+    ResetGroupInviteLink(cli::actions::GroupArgs),
+    /// Action "Remove Group Participants": remove participants from a group.
+    RemoveGroupParticipants(cli::actions::RemoveParticipantsArgs),
+    /// Action "Block Users": block users; prints each user's result.
+    BlockUsers(cli::actions::UsersArgs),
+    /// Action "Unblock Users": unblock users; prints each user's result.
+    UnblockUsers(cli::actions::UsersArgs),
+    /// Action "List Blocked Users": one page of the blocklist.
+    ListBlockedUsers(cli::actions::ListBlockedArgs),
     /// Action "Send Reaction": react to a message with an emoji (empty: remove it).
     SendReaction(cli::actions::ReactionArgs),
     /// Action "Send Location": send a location pin.

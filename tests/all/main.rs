@@ -8,6 +8,8 @@
 //!   changed" and "Group updated" on Meta's examples, and a batch every trigger shares;
 //! - `send_message`: the action's requests, outputs and errors;
 //! - `actions`: the other message actions: exact requests, every limit, hinted errors;
+//! - `groups_and_blocking`: sending to a group, the group and blocklist actions, group
+//!   filters;
 //! - `media_files`: Download Media and Upload Media, streamed, checked, refused;
 //! - `connection_test`: the connection test;
 //! - `switching_on_and_off`: `new-registration`, `enable`, `disable` against loopback
@@ -26,6 +28,7 @@ mod fuzz_seeds;
 mod fuzz_signature;
 #[path = "../../fuzz/bodies/webhook.rs"]
 mod fuzz_webhook;
+mod groups_and_blocking;
 mod manifest_sync;
 mod media_files;
 mod message_received;
@@ -96,7 +99,7 @@ pub fn assert_graph_call(
         request.header("authorization"),
         Some(&*format!("Bearer {TOKEN}"))
     );
-    if method == "POST" {
+    if method == "POST" || method == "DELETE" {
         assert_eq!(request.header("content-type"), Some("application/json"));
     }
 }

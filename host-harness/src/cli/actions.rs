@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use host_harness::bindings::{
-    DownloadInput, FlowInput, InteractiveInput, LocationInput, MediaInput, ReactionInput,
-    ReadInput, TemplateInput, UploadInput, flow, interactive, media, template,
+    BlockedListInput, DownloadInput, FlowInput, GroupCreateInput, GroupInput, GroupRemoveInput,
+    InteractiveInput, LocationInput, MediaInput, ReactionInput, ReadInput, TemplateInput,
+    UploadInput, UsersInput, flow, groups, interactive, media, template,
 };
 use host_harness::{Connector, json};
 use serde_json::json;
@@ -639,4 +640,140 @@ pub async fn upload_media(connector: &Connector, args: UploadArgs) -> Result<(),
         json::transfer_error,
     )?;
     print_json(&json!({"id": output.id}))
+}
+
+#[derive(Args)]
+pub struct CreateGroupArgs {
+    /// The group's subject: 1 to 128 characters.
+    #[arg(long)]
+    subject: String,
+    /// The group's description: at most 2048 characters.
+    #[arg(long)]
+    description: Option<String>,
+    /// Joining by the invite link needs the business's approval (join requests).
+    #[arg(long)]
+    approval_required: bool,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Action "Create Group": prints `{"request_id"}`; the group arrives by webhook.
+pub async fn create_group(connector: &Connector, args: CreateGroupArgs) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = GroupCreateInput {
+        subject: args.subject,
+        description: args.description,
+        join_approval_mode: args
+            .approval_required
+            .then_some(groups::JoinApprovalMode::ApprovalRequired),
+    };
+    let created = answered(connector.create_group(&connection, &input).await)?;
+    print_json(&json!({"request_id": created.request_id}))
+}
+
+#[derive(Args)]
+pub struct GroupArgs {
+    /// The group's ID (as the group_lifecycle_update webhook gave it).
+    #[arg(long)]
+    group_id: String,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Actions "Get Group Invite Link" and (`reset`) "Reset Group Invite Link": prints
+/// `{"invite_link"}`.
+pub async fn group_invite_link(
+    connector: &Connector,
+    args: GroupArgs,
+    reset: bool,
+) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = GroupInput {
+        group_id: args.group_id,
+    };
+    let link = answered(
+        connector
+            .group_invite_link(&connection, &input, reset)
+            .await,
+    )?;
+    print_json(&json!({"invite_link": link.invite_link}))
+}
+
+#[derive(Args)]
+pub struct RemoveParticipantsArgs {
+    /// The group's ID.
+    #[arg(long)]
+    group_id: String,
+    /// A participant to remove: a +number or a WhatsApp ID; repeatable.
+    #[arg(long = "participant", value_name = "USER", required = true)]
+    participants: Vec<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Action "Remove Group Participants": prints `{"success": true}`; each removal's result
+/// arrives by webhook.
+pub async fn remove_group_participants(
+    connector: &Connector,
+    args: RemoveParticipantsArgs,
+) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = GroupRemoveInput {
+        group_id: args.group_id,
+        participants: args.participants,
+    };
+    answered(
+        connector
+            .remove_group_participants(&connection, &input)
+            .await,
+    )?;
+    print_json(&json!({"success": true}))
+}
+
+#[derive(Args)]
+pub struct UsersArgs {
+    /// A user: a +number or a WhatsApp ID; repeatable, at most 1000.
+    #[arg(long = "user", value_name = "USER", required = true)]
+    users: Vec<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Actions "Block Users" (`block`) and "Unblock Users": prints the per-user results,
+/// `{"done": [...], "failed": [...]}`.
+pub async fn block_users(
+    connector: &Connector,
+    args: UsersArgs,
+    block: bool,
+) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = UsersInput { users: args.users };
+    let output = answered(connector.block_users(&connection, &input, block).await)?;
+    print_json(&json::users_output(&output))
+}
+
+#[derive(Args)]
+pub struct ListBlockedArgs {
+    /// Users per page: 1 to 1000.
+    #[arg(long)]
+    limit: Option<u32>,
+    /// The `after` cursor of the previous page.
+    #[arg(long)]
+    after: Option<String>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Action "List Blocked Users": prints `{"wa_ids": [...], "after"?}`.
+pub async fn list_blocked_users(
+    connector: &Connector,
+    args: ListBlockedArgs,
+) -> Result<(), Failure> {
+    let (connector, connection) = graph_setup(connector, &args.graph)?;
+    let input = BlockedListInput {
+        limit: args.limit,
+        after: args.after,
+    };
+    let page = answered(connector.list_blocked_users(&connection, &input).await)?;
+    print_json(&json!({"wa_ids": page.wa_ids, "after": page.after}))
 }

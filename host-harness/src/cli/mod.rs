@@ -135,6 +135,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SendMedia(args) => actions::send_media(&connector, args).await,
         Command::SendInteractive(args) => actions::send_interactive(&connector, args).await,
         Command::SendFlow(args) => actions::send_flow(&connector, args).await,
+        Command::CreateGroup(args) => actions::create_group(&connector, args).await,
+        Command::GetGroupInviteLink(args) => {
+            actions::group_invite_link(&connector, args, false).await
+        }
+        Command::ResetGroupInviteLink(args) => {
+            actions::group_invite_link(&connector, args, true).await
+        }
+        Command::RemoveGroupParticipants(args) => {
+            actions::remove_group_participants(&connector, args).await
+        }
+        Command::BlockUsers(args) => actions::block_users(&connector, args, true).await,
+        Command::UnblockUsers(args) => actions::block_users(&connector, args, false).await,
+        Command::ListBlockedUsers(args) => actions::list_blocked_users(&connector, args).await,
         Command::SendReaction(args) => actions::send_reaction(&connector, args).await,
         Command::SendLocation(args) => actions::send_location(&connector, args).await,
         Command::MarkAsRead(args) => actions::mark_as_read(&connector, args).await,

@@ -22,6 +22,9 @@ use whatsapp_connector::registration::Registration;
 use whatsapp_connector::webhook::{self, RawJson};
 use whatsapp_connector::{echoes, group_updates, preferences, statuses, trigger};
 
+pub use exports::whatsapp::connector::block_users::{
+    self as block_users, BlockedPage, ListInput as BlockedListInput, UsersInput, UsersOutput,
+};
 pub use exports::whatsapp::connector::connection::{
     Account, Connection as WitConnection, Error as ConnectorError, FieldError, GraphError,
 };
@@ -30,6 +33,10 @@ pub use exports::whatsapp::connector::download_media::{
 };
 pub use exports::whatsapp::connector::group_updated::{
     self as group, Event as GroupEvent, Outcome as GroupOutcome, Properties as GroupProperties,
+};
+pub use exports::whatsapp::connector::groups::{
+    self as groups, CreateInput as GroupCreateInput, Created as GroupCreated, GroupInput,
+    InviteLink, RemoveInput as GroupRemoveInput,
 };
 pub use exports::whatsapp::connector::mark_as_read::Input as ReadInput;
 pub use exports::whatsapp::connector::message_echoed::{

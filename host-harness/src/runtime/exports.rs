@@ -71,6 +71,8 @@ interfaces! {
     upload_media: upload_media,
     message_received: message_received,
     status_updated: status_updated,
+    groups: groups,
+    block_users: block_users,
     message_echoed: message_echoed,
     preference_changed: preference_changed,
     group_updated: group_updated,

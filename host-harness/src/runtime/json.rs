@@ -155,6 +155,28 @@ pub fn host_error(error: &CallError) -> Value {
     json!({"kind": error.kind(), "message": format!("{error:#}")})
 }
 
+/// Block or unblock's per-user results: `{"done": [...], "failed": [...]}`, each user
+/// `{input, wa_id?, errors: [{code?, message?, details?, hint?}]}`.
+pub fn users_output(output: &bindings::UsersOutput) -> Value {
+    let users = |list: &[bindings::block_users::UserResult]| -> Vec<Value> {
+        list.iter()
+            .map(|u| {
+                json!({
+                    "input": u.input,
+                    "wa_id": u.wa_id,
+                    "errors": u.errors.iter().map(|e| json!({
+                        "code": e.code,
+                        "message": e.message,
+                        "details": e.details,
+                        "hint": e.hint,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    json!({"done": users(&output.done), "failed": users(&output.failed)})
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::value::RawValue;

@@ -527,6 +527,91 @@ impl Connector {
         .await
     }
 
+    /// Action "Create Group": the request ID; the group arrives by webhook.
+    pub async fn create_group(
+        &self,
+        connection: &Connection,
+        input: &bindings::GroupCreateInput,
+    ) -> Call<bindings::GroupCreated> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.groups(store)?
+                .call_create(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Actions "Get Group Invite Link" and (`reset`) "Reset Group Invite Link".
+    pub async fn group_invite_link(
+        &self,
+        connection: &Connection,
+        input: &bindings::GroupInput,
+        reset: bool,
+    ) -> Call<bindings::InviteLink> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            let groups = e.groups(store)?;
+            if reset {
+                groups
+                    .call_reset_invite_link(store, &connection, input)
+                    .await
+            } else {
+                groups.call_get_invite_link(store, &connection, input).await
+            }
+        })
+        .await
+    }
+
+    /// Action "Remove Group Participants".
+    pub async fn remove_group_participants(
+        &self,
+        connection: &Connection,
+        input: &bindings::GroupRemoveInput,
+    ) -> Call<()> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.groups(store)?
+                .call_remove_participants(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
+    /// Actions "Block Users" (`block`) and "Unblock Users": per-user results.
+    pub async fn block_users(
+        &self,
+        connection: &Connection,
+        input: &bindings::UsersInput,
+        block: bool,
+    ) -> Call<bindings::UsersOutput> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            let blocking = e.block_users(store)?;
+            if block {
+                blocking.call_block(store, &connection, input).await
+            } else {
+                blocking.call_unblock(store, &connection, input).await
+            }
+        })
+        .await
+    }
+
+    /// Action "List Blocked Users": one page.
+    pub async fn list_blocked_users(
+        &self,
+        connection: &Connection,
+        input: &bindings::BlockedListInput,
+    ) -> Call<bindings::BlockedPage> {
+        let connection = bindings::connection(connection);
+        self.call(self.limits.memory_bytes, async |e, store| {
+            e.block_users(store)?
+                .call_list(store, &connection, input)
+                .await
+        })
+        .await
+    }
+
     /// Action "Download Media": the bytes go to `destination` as they arrive (at most
     /// [`STREAM_BUFFER`] bytes wait in the host), and are checked by the component. On an
     /// error, what `destination` got is not the file: write to a temporary file and keep

@@ -208,6 +208,60 @@ macro_rules! reports_nothing {
 
 reports_nothing!(message_echoed, preference_changed, group_updated);
 
+/// The group and blocklist actions: a test program calls none of them.
+impl exports::whatsapp::connector::groups::Guest for Misbehaving {
+    fn create(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::groups::CreateInput,
+    ) -> Result<exports::whatsapp::connector::groups::Created, Error> {
+        Err(transport("a test program makes no group".into()))
+    }
+
+    fn get_invite_link(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::groups::GroupInput,
+    ) -> Result<exports::whatsapp::connector::groups::InviteLink, Error> {
+        Err(transport("a test program makes no group".into()))
+    }
+
+    fn reset_invite_link(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::groups::GroupInput,
+    ) -> Result<exports::whatsapp::connector::groups::InviteLink, Error> {
+        Err(transport("a test program makes no group".into()))
+    }
+
+    fn remove_participants(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::groups::RemoveInput,
+    ) -> Result<(), Error> {
+        Err(transport("a test program makes no group".into()))
+    }
+}
+
+impl exports::whatsapp::connector::block_users::Guest for Misbehaving {
+    fn block(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::block_users::UsersInput,
+    ) -> Result<exports::whatsapp::connector::block_users::UsersOutput, Error> {
+        Err(transport("a test program blocks nobody".into()))
+    }
+
+    fn unblock(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::block_users::UsersInput,
+    ) -> Result<exports::whatsapp::connector::block_users::UsersOutput, Error> {
+        Err(transport("a test program blocks nobody".into()))
+    }
+
+    fn list(
+        _connection: wit_connection::Connection,
+        _input: exports::whatsapp::connector::block_users::ListInput,
+    ) -> Result<exports::whatsapp::connector::block_users::BlockedPage, Error> {
+        Err(transport("a test program blocks nobody".into()))
+    }
+}
+
 impl exports::whatsapp::connector::download_media::Guest for Misbehaving {
     fn download(
         _connection: wit_connection::Connection,

@@ -37,6 +37,13 @@ fn every_subcommand_has_help() {
         "send-media",
         "send-interactive",
         "send-flow",
+        "create-group",
+        "get-group-invite-link",
+        "reset-group-invite-link",
+        "remove-group-participants",
+        "block-users",
+        "unblock-users",
+        "list-blocked-users",
         "send-reaction",
         "send-location",
         "mark-as-read",
@@ -1167,4 +1174,119 @@ fn trigger_names_every_trigger_and_refuses_flags_that_do_not_fit() {
     ] {
         assert_eq!(run(args).status.code(), Some(2), "{args:?}");
     }
+}
+
+#[tokio::test]
+async fn the_group_and_blocklist_subcommands_send_what_their_flags_say() {
+    let server = GraphServer::start(|request| {
+        let body = if request.path_and_query.ends_with("/groups") {
+            serde_json::json!({"messaging_product": "whatsapp", "request_id": "R1"})
+        } else if request.path_and_query.contains("/invite_link") {
+            serde_json::json!({"messaging_product": "whatsapp", "invite_link": "https://chat.whatsapp.com/L"})
+        } else if request.path_and_query.contains("/block_users?") {
+            serde_json::json!({"data": [{"wa_id": "16505551234"}], "paging": {"cursors": {"after": "A"}, "next": "n"}})
+        } else if request.path_and_query.ends_with("/block_users") {
+            serde_json::json!({"messaging_product": "whatsapp", "block_users": {"added_users": [{"input": "+16505551234", "wa_id": "16505551234"}]}})
+        } else {
+            serde_json::json!({"success": true})
+        };
+        StubResponse::json(200, &body)
+    })
+    .await
+    .unwrap();
+    let url = server.base_url();
+    let group = "Y2FwaV9ncm91cDox";
+    let runs: [(&[&str], &str, &str, serde_json::Value); 6] = [
+        (
+            &["create-group", "--subject", "VIPs", "--approval-required"],
+            "POST",
+            "/v27.0/1/groups",
+            serde_json::json!({"request_id": "R1"}),
+        ),
+        (
+            &["get-group-invite-link", "--group-id", group],
+            "GET",
+            "/v27.0/Y2FwaV9ncm91cDox/invite_link",
+            serde_json::json!({"invite_link": "https://chat.whatsapp.com/L"}),
+        ),
+        (
+            &["reset-group-invite-link", "--group-id", group],
+            "POST",
+            "/v27.0/Y2FwaV9ncm91cDox/invite_link",
+            serde_json::json!({"invite_link": "https://chat.whatsapp.com/L"}),
+        ),
+        (
+            &[
+                "remove-group-participants",
+                "--group-id",
+                group,
+                "--participant",
+                "+16505551234",
+            ],
+            "DELETE",
+            "/v27.0/Y2FwaV9ncm91cDox/participants",
+            serde_json::json!({"success": true}),
+        ),
+        (
+            &["block-users", "--user", "+16505551234"],
+            "POST",
+            "/v27.0/1/block_users",
+            serde_json::json!({"done": [{"input": "+16505551234", "wa_id": "16505551234", "errors": []}], "failed": []}),
+        ),
+        (
+            &["list-blocked-users", "--limit", "10"],
+            "GET",
+            "/v27.0/1/block_users?limit=10",
+            serde_json::json!({"wa_ids": ["16505551234"], "after": "A"}),
+        ),
+    ];
+    for (n, (args, method, path, printed)) in runs.iter().enumerate() {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(
+            [
+                "--token",
+                TOKEN,
+                "--phone-number-id",
+                "1",
+                "--graph-url",
+                &url,
+            ]
+            .map(str::to_owned),
+        );
+        let output = run_async(all).await;
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(stdout_json(&output), *printed, "{args:?}");
+        let request = &server.requests()[n];
+        assert_eq!(
+            (request.method.as_str(), request.path_and_query.as_str()),
+            (*method, *path)
+        );
+    }
+    let body: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    assert_eq!(body["join_approval_mode"], "approval_required");
+    // An invalid group ID is exit 1 naming the property, with no request.
+    let before = server.requests().len();
+    let bad = run_async(
+        [
+            "get-group-invite-link",
+            "--group-id",
+            "a/b",
+            "--token",
+            TOKEN,
+            "--phone-number-id",
+            "1",
+            "--graph-url",
+            &url,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(stderr_error(&bad)["field"], "group-id");
+    assert_eq!(server.requests().len(), before);
 }

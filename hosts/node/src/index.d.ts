@@ -6,6 +6,8 @@ import type * as Template from '../generated/interfaces/whatsapp-connector-send-
 import type * as Media from '../generated/interfaces/whatsapp-connector-send-media.js';
 import type * as Interactive from '../generated/interfaces/whatsapp-connector-send-interactive.js';
 import type * as Flow from '../generated/interfaces/whatsapp-connector-send-flow.js';
+import type * as Groups from '../generated/interfaces/whatsapp-connector-groups.js';
+import type * as Blocking from '../generated/interfaces/whatsapp-connector-block-users.js';
 import type * as Reaction from '../generated/interfaces/whatsapp-connector-send-reaction.js';
 import type * as Location from '../generated/interfaces/whatsapp-connector-send-location.js';
 import type * as Read from '../generated/interfaces/whatsapp-connector-mark-as-read.js';
@@ -87,6 +89,13 @@ export declare class Connector {
   sendMedia(connection: Connection, input: Media.Input): Promise<SendOutput>;
   sendInteractive(connection: Connection, input: Interactive.Input): Promise<SendOutput>;
   sendFlow(connection: Connection, input: Flow.Input): Promise<SendOutput>;
+  createGroup(connection: Connection, input: Groups.CreateInput): Promise<Groups.Created>;
+  getGroupInviteLink(connection: Connection, input: Groups.GroupInput): Promise<Groups.InviteLink>;
+  resetGroupInviteLink(connection: Connection, input: Groups.GroupInput): Promise<Groups.InviteLink>;
+  removeGroupParticipants(connection: Connection, input: Groups.RemoveInput): Promise<void>;
+  blockUsers(connection: Connection, input: Blocking.UsersInput): Promise<Blocking.UsersOutput>;
+  unblockUsers(connection: Connection, input: Blocking.UsersInput): Promise<Blocking.UsersOutput>;
+  listBlockedUsers(connection: Connection, input?: Blocking.ListInput): Promise<Blocking.BlockedPage>;
   sendReaction(connection: Connection, input: Reaction.Input): Promise<SendOutput>;
   sendLocation(connection: Connection, input: Location.Input): Promise<SendOutput>;
   markAsRead(connection: Connection, input: Read.Input): Promise<void>;

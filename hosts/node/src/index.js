@@ -217,6 +217,34 @@ export class Connector {
   sendFlow(connection, input) {
     return this.#call('sendFlow', connection, input);
   }
+  /** Action "Create Group": `{requestId}`; the group arrives with trigger "Group updated". */
+  createGroup(connection, input) {
+    return this.#call('createGroup', connection, input);
+  }
+  /** Action "Get Group Invite Link". */
+  getGroupInviteLink(connection, input) {
+    return this.#call('getGroupInviteLink', connection, input);
+  }
+  /** Action "Reset Group Invite Link". */
+  resetGroupInviteLink(connection, input) {
+    return this.#call('resetGroupInviteLink', connection, input);
+  }
+  /** Action "Remove Group Participants". */
+  removeGroupParticipants(connection, input) {
+    return this.#call('removeGroupParticipants', connection, input);
+  }
+  /** Action "Block Users": `{done, failed}`, user by user. */
+  blockUsers(connection, input) {
+    return this.#call('blockUsers', connection, input);
+  }
+  /** Action "Unblock Users": `{done, failed}`, user by user. */
+  unblockUsers(connection, input) {
+    return this.#call('unblockUsers', connection, input);
+  }
+  /** Action "List Blocked Users": `{waIds, after}`. */
+  listBlockedUsers(connection, input = {}) {
+    return this.#call('listBlockedUsers', connection, input);
+  }
   /** Action "Send Reaction". */
   sendReaction(connection, input) {
     return this.#call('sendReaction', connection, input);

@@ -143,6 +143,12 @@ export async function instantiateConnector({
     return result.tag === 'respond' ? { respond: result.val } : { events: result.val.map(toJson) };
   }
 
+  /** Per-user results, with error codes as numbers (as every other output has them). */
+  function users(output) {
+    const user = (u) => ({ ...u, errors: u.errors.map((e) => ({ ...e, code: e.code === undefined ? undefined : Number(e.code) })) });
+    return { done: output.done.map(user), failed: output.failed.map(user) };
+  }
+
   // Each method: the component's function, and what its answer becomes.
   const methods = {
     testConnection: (c) => component.connection.test(c),
@@ -151,6 +157,13 @@ export async function instantiateConnector({
     sendMedia: (c, input) => component.sendMedia.send(c, input),
     sendInteractive: (c, input) => component.sendInteractive.send(c, input),
     sendFlow: (c, input) => component.sendFlow.send(c, input),
+    createGroup: (c, input) => component.groups.create(c, input),
+    getGroupInviteLink: (c, input) => component.groups.getInviteLink(c, input),
+    resetGroupInviteLink: (c, input) => component.groups.resetInviteLink(c, input),
+    removeGroupParticipants: (c, input) => component.groups.removeParticipants(c, input),
+    blockUsers: (c, input) => users(component.blockUsers.block(c, input)),
+    unblockUsers: (c, input) => users(component.blockUsers.unblock(c, input)),
+    listBlockedUsers: (c, input) => component.blockUsers.list(c, input),
     sendReaction: (c, input) => component.sendReaction.send(c, input),
     sendLocation: (c, input) => component.sendLocation.send(c, input),
     markAsRead: (c, input) => component.markAsRead.mark(c, input),

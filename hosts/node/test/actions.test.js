@@ -267,3 +267,52 @@ test('sendFlow sends the Flow Meta documents, and a bad button text is refused b
     await graph.close();
   }
 });
+
+test('blocking answers user by user, and a group is created by request', async () => {
+  const graph = await graphServer((request) => {
+    if (request.url.endsWith('/groups')) {
+      return { body: { messaging_product: 'whatsapp', request_id: 'R1' } };
+    }
+    return {
+      status: 400,
+      body: {
+        messaging_product: 'whatsapp',
+        block_users: {
+          added_users: [{ input: '+16505551234', wa_id: '16505551234' }],
+          failed_users: [
+            {
+              input: '+16505559876',
+              wa_id: '16505559876',
+              errors: [{ message: 'Re-engagement required', code: 131047, error_data: { details: 'User has not messaged in the last 24 hours' } }],
+            },
+          ],
+        },
+        error: { message: '(#139100) Failed to block/unblock users', code: 139100 },
+      },
+    };
+  });
+  const connector = await loadConnector({ graphUrl: graph.url });
+  try {
+    const output = await connector.blockUsers(connection, { users: ['+16505551234', '+16505559876'] });
+    assert.equal(output.done[0].waId, '16505551234');
+    assert.equal(output.failed[0].errors[0].code, 131047);
+    assert.match(output.failed[0].errors[0].hint, /template/);
+    assert.equal(graph.requests[0].method, 'POST');
+    assert.equal(graph.requests[0].url, `/v27.0/${PHONE_NUMBER_ID}/block_users`);
+    const created = await connector.createGroup(connection, { subject: 'Spring sale VIPs' });
+    assert.equal(created.requestId, 'R1');
+    assert.deepEqual(JSON.parse(graph.requests[1].body), { messaging_product: 'whatsapp', subject: 'Spring sale VIPs' });
+    await assert.rejects(
+      connector.sendInteractive(connection, {
+        sendMessageTo: 'group:Y2FwaV9ncm91cDox',
+        form: { tag: 'cta-url', val: { displayText: 'Shop', url: 'https://example.com' } },
+        body: 'Our sale',
+      }),
+      (e) => e.kind === 'invalid-input' && e.field === 'send-message-to' && /group/.test(e.reason),
+    );
+    assert.equal(graph.requests.length, 2, 'the refused send made no request');
+  } finally {
+    await connector.close();
+    await graph.close();
+  }
+});
