@@ -129,12 +129,7 @@ pub fn handle_into<E>(
     convert: impl FnMut(EchoEvent) -> E,
 ) -> Result<trigger::Outcome<E>, trigger::WebhookError> {
     trigger::handle_with(request, secrets, |body| {
-        let recipient = SenderFilter::parse(recipient).map_err(|reason| {
-            trigger::WebhookError::InvalidProperty {
-                field: "recipient",
-                reason,
-            }
-        })?;
+        let recipient = trigger::who("recipient", recipient)?;
         events_into(body, recipient.as_ref(), convert)
             .map_err(trigger::WebhookError::InvalidPayload)
     })

@@ -273,6 +273,12 @@ mod tests {
             );
         }
         assert!(prepare_invite_link(CREDS, &"g".repeat(256), true).is_ok());
+        let many: Vec<String> = (0..=MAX_PARTICIPANTS)
+            .map(|i| format!("+1650555{i:04}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(prepare_remove(CREDS, GROUP, &many[..MAX_PARTICIPANTS]).is_ok());
+        assert_eq!(field(prepare_remove(CREDS, GROUP, &many)), "participants");
         assert_eq!(field(prepare_remove(CREDS, GROUP, &[])), "participants");
         assert_eq!(
             field(prepare_remove(CREDS, GROUP, &["+1 650"])),

@@ -208,12 +208,7 @@ pub fn handle_into<E>(
     convert: impl FnMut(PreferenceEvent) -> E,
 ) -> Result<trigger::Outcome<E>, trigger::WebhookError> {
     trigger::handle_with(request, secrets, |body| {
-        let customer = SenderFilter::parse(customer).map_err(|reason| {
-            trigger::WebhookError::InvalidProperty {
-                field: "customer",
-                reason,
-            }
-        })?;
+        let customer = trigger::who("customer", customer)?;
         events_into(body, customer.as_ref(), convert).map_err(trigger::WebhookError::InvalidPayload)
     })
 }

@@ -261,12 +261,7 @@ pub fn handle_into<E>(
     convert: impl FnMut(StatusEvent) -> E,
 ) -> Result<trigger::Outcome<E>, trigger::WebhookError> {
     trigger::handle_with(request, secrets, |body| {
-        let recipient = SenderFilter::parse(recipient).map_err(|reason| {
-            trigger::WebhookError::InvalidProperty {
-                field: "recipient",
-                reason,
-            }
-        })?;
+        let recipient = trigger::who("recipient", recipient)?;
         let filter = StatusFilter {
             kinds: statuses.to_vec(),
             recipient,

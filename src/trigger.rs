@@ -114,13 +114,15 @@ pub fn handle_into<E>(
     convert: impl FnMut(Event) -> E,
 ) -> Result<Outcome<E>, WebhookError> {
     handle_with(request, secrets, |body| {
-        let filter =
-            SenderFilter::parse(sender_number).map_err(|reason| WebhookError::InvalidProperty {
-                field: "sender-number",
-                reason,
-            })?;
+        let filter = who("sender-number", sender_number)?;
         webhook::events_into(body, filter.as_ref(), convert).map_err(WebhookError::InvalidPayload)
     })
+}
+
+/// A trigger property naming someone (a phone number, a BSUID or `group:ID`), read as a
+/// filter; a value that is none of them is the property's error.
+pub fn who(field: &'static str, value: Option<&str>) -> Result<Option<SenderFilter>, WebhookError> {
+    SenderFilter::parse(value).map_err(|reason| WebhookError::InvalidProperty { field, reason })
 }
 
 /// What every webhook trigger does with a request: a GET is the verification

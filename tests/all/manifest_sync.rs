@@ -297,6 +297,48 @@ fn the_limits_are_the_components() {
     ] {
         assert!(form.contains(&limit.to_string()), "{limit} not in {form}");
     }
+    // The group and blocklist actions' limits.
+    use whatsapp_connector::{blocking, groups};
+    for (action, property, key, expected) in [
+        (
+            "create-group",
+            "subject",
+            "maxLength",
+            groups::MAX_SUBJECT_CHARS,
+        ),
+        (
+            "create-group",
+            "description",
+            "maxLength",
+            groups::MAX_DESCRIPTION_CHARS,
+        ),
+        (
+            "remove-group-participants",
+            "participants",
+            "maxItems",
+            groups::MAX_PARTICIPANTS,
+        ),
+        ("block-users", "users", "maxItems", blocking::MAX_USERS),
+        ("unblock-users", "users", "maxItems", blocking::MAX_USERS),
+        (
+            "list-blocked-users",
+            "limit",
+            "maximum",
+            blocking::MAX_PAGE as usize,
+        ),
+        (
+            "get-group-invite-link",
+            "group-id",
+            "maxLength",
+            whatsapp_connector::identity::MAX_GROUP_ID_CHARS,
+        ),
+    ] {
+        assert_eq!(
+            attribute(action, property, key).as_u64(),
+            Some(expected as u64),
+            "{action}.{property}.{key}"
+        );
+    }
     // So are the Flow's, written in its descriptions.
     let which = attribute("send-flow", "flow", "description");
     assert!(
