@@ -231,6 +231,12 @@ pub fn events_into<T>(
                 continue;
             }
             let dedup_key = match (&status.id, &status.status) {
+                // Meta aggregates a group send's `delivered` and `read`: one webhook holds
+                // one status object per participant, all with the same ID and status. The
+                // object's own text tells them apart (and is the same on a redelivery).
+                (Some(id), Some(kind)) if status.recipient_type.as_deref() == Some("group") => {
+                    format!("{id}:{kind}:{}", webhook::dedup_key(None, raw.get()))
+                }
                 (Some(id), Some(kind)) => format!("{id}:{kind}"),
                 (id, _) => webhook::dedup_key(id.as_deref(), raw.get()),
             };

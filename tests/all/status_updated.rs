@@ -266,7 +266,16 @@ async fn a_group_send_s_statuses_name_the_group_and_a_marketing_limit_its_fix() 
     let id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MjNBRTVDRkQ3QzdDMUYyNzQA";
     let events = statuses("group_statuses.json", &all()).await;
     let keys: Vec<&str> = events.iter().map(|(key, _)| key.as_str()).collect();
-    assert_eq!(keys, [format!("{id}:sent"), format!("{id}:failed")]);
+    assert!(
+        keys[0].starts_with(&format!("{id}:sent:sha256:")),
+        "{}",
+        keys[0]
+    );
+    assert!(
+        keys[1].starts_with(&format!("{id}:failed:sha256:")),
+        "{}",
+        keys[1]
+    );
     let envelope = |status: Value| {
         json!({
             "object": "whatsapp_business_account",
@@ -309,4 +318,40 @@ async fn a_group_send_s_statuses_name_the_group_and_a_marketing_limit_its_fix() 
         recipient: None,
     };
     assert_eq!(statuses("group_statuses.json", &only_group).await.len(), 1);
+}
+
+#[tokio::test]
+async fn each_participant_s_read_of_a_group_send_is_an_event_of_its_own() {
+    // Meta aggregates: one webhook, one `read` object per participant, same ID and status.
+    let name = "group_statuses_read_aggregated.json";
+    let events = statuses(name, &all()).await;
+    assert_eq!(
+        events.len(),
+        3,
+        "a participant's read is not lost to another's"
+    );
+    let keys: std::collections::BTreeSet<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), 3);
+    let id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MjNBRTVDRkQ3QzdDMUYyNzQA";
+    for key in keys {
+        assert!(key.starts_with(&format!("{id}:read:sha256:")), "{key}");
+    }
+    let times: Vec<&str> = events
+        .iter()
+        .map(|(_, e)| {
+            e.pointer("/entry/changes/statuses/timestamp")
+                .unwrap()
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(times, ["1739321100", "1739321160", "1739321222"]);
+    // A redelivery gives the same keys.
+    let again: Vec<String> = statuses(name, &all())
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let first: Vec<String> = events.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(again, first);
 }

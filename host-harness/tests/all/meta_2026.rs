@@ -17,13 +17,14 @@ use host_harness::{Allocation, COMPONENT_PATH, Connector, Limits};
 use serde_json::Value;
 
 /// Every fixture this round added, each with IDs of its own.
-pub(crate) const FIXTURES: [&str; 16] = [
+pub(crate) const FIXTURES: [&str; 17] = [
     "flow_nfm_reply.json",
     "flow_nfm_reply_not_json.json",
     "edit_message.json",
     "revoke_message.json",
     "group_text_message.json",
     "group_statuses.json",
+    "group_statuses_read_aggregated.json",
     "smb_message_echo.json",
     "user_preferences_stop.json",
     "user_preferences_resume.json",
@@ -55,7 +56,7 @@ fn kinds() -> [(&'static [&'static str], TriggerSpec, &'static str, usize); 5] {
                 recipient: None,
             },
             "statuses.jsonl",
-            4,
+            7,
         ),
         (
             &["--echoes"],
