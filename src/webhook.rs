@@ -255,13 +255,13 @@ impl Message {
         }
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in [
-            ("from", &self.from),
-            ("to", &to.cloned()),
-            ("from_user_id", &self.from_user_id),
-            ("from_parent_user_id", &self.from_parent_user_id),
-            ("id", &self.id),
-            ("timestamp", &self.timestamp),
-            ("type", &self.kind),
+            ("from", self.from.as_ref()),
+            ("to", to),
+            ("from_user_id", self.from_user_id.as_ref()),
+            ("from_parent_user_id", self.from_parent_user_id.as_ref()),
+            ("id", self.id.as_ref()),
+            ("timestamp", self.timestamp.as_ref()),
+            ("type", self.kind.as_ref()),
         ] {
             if let Some(value) = value {
                 map.serialize_entry(key, value)?;
