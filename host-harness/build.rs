@@ -1,7 +1,8 @@
 //! Builds the connector component for `wasm32-wasip2`, the way wasmtime's
 //! `crates/test-programs` builds its guests, so that `cargo run -p host-harness` and
 //! `cargo test` always load the component of this checkout; and, in the same cargo run,
-//! `test-programs`, the misbehaving guest that the sandbox tests load.
+//! `test-programs`, the misbehaving guest that the sandbox tests load, and the Obelisk
+//! webhook endpoint and sample workflow (`hosts/obelisk/`) that the Obelisk tests deploy.
 //!
 //! The guest gets its own folder inside the workspace's target dir: a nested cargo
 //! must not wait on the lock the outer one holds.
@@ -21,6 +22,9 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "host-harness/test-programs",
+        "hosts/obelisk/webhook",
+        "hosts/obelisk/workflow",
+        "hosts/obelisk/wit",
         ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -45,6 +49,14 @@ fn main() {
     for (file, variable) in [
         ("whatsapp_connector.wasm", "WHATSAPP_CONNECTOR_WASM"),
         ("test_programs.wasm", "TEST_PROGRAMS_WASM"),
+        (
+            "whatsapp_obelisk_webhook.wasm",
+            "WHATSAPP_OBELISK_WEBHOOK_WASM",
+        ),
+        (
+            "whatsapp_obelisk_workflow.wasm",
+            "WHATSAPP_OBELISK_WORKFLOW_WASM",
+        ),
     ] {
         let wasm = target_dir.join("wasm32-wasip2/guest").join(file);
         assert!(wasm.exists(), "the guest build made no {}", wasm.display());
@@ -60,6 +72,8 @@ fn build_guest(root: &Path, target_dir: &Path) -> Output {
             "build",
             "--package=whatsapp-connector",
             "--package=test-programs",
+            "--package=whatsapp-obelisk-webhook",
+            "--package=whatsapp-obelisk-workflow",
             "--target=wasm32-wasip2",
             "--profile=guest",
             "--locked",

@@ -15,6 +15,7 @@ wit_bindgen::generate!({
         "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
         "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
         "wasi:random/random@0.2.12": wasip2::random::random,
+        "wasi:cli/environment@0.2.12": wasip2::cli::environment,
     },
 });
 
@@ -42,9 +43,9 @@ use crate::outgoing::Addressee;
 use crate::registration::{self, Registration, Removal};
 use crate::secret::Secret;
 use crate::{
-    account, blocking, echoes, flow, group_updates, groups, http_client, interactive, location,
-    media, media_streams, media_upload, preferences, reaction, read_receipt, send, statuses,
-    template, transfer, trigger, webhook,
+    account, blocking, echoes, environment, flow, group_updates, groups, http_client, interactive,
+    location, media, media_streams, media_upload, preferences, reaction, read_receipt, send,
+    statuses, template, transfer, trigger, webhook,
 };
 
 struct Connector;
@@ -55,6 +56,42 @@ fn credentials(connection: &wit_connection::Connection) -> Credentials<'_> {
     Credentials {
         token: Secret::new(&connection.system_user_access_token),
         phone_number_id: &connection.phone_number_id,
+    }
+}
+
+/// The host's environment variable `name` (`wasi:cli/environment`), read only for a
+/// value the caller left empty (see [`environment`]).
+fn environment_variable(name: &str) -> Option<String> {
+    wasip2::cli::environment::get_environment()
+        .into_iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// The connection with an empty token taken from the environment.
+fn with_environment_token(
+    mut connection: wit_connection::Connection,
+) -> wit_connection::Connection {
+    connection.system_user_access_token = environment::or_environment(
+        core::mem::take(&mut connection.system_user_access_token),
+        environment::ACCESS_TOKEN,
+        environment_variable,
+    );
+    connection
+}
+
+/// The webhook secrets with the empty ones taken from the environment.
+fn with_environment_secrets(secrets: wit_trigger::WebhookSecrets) -> wit_trigger::WebhookSecrets {
+    wit_trigger::WebhookSecrets {
+        app_secret: environment::optional_or_environment(
+            secrets.app_secret,
+            environment::APP_SECRET,
+            environment_variable,
+        ),
+        verify_token: environment::optional_or_environment(
+            secrets.verify_token,
+            environment::VERIFY_TOKEN,
+            environment_variable,
+        ),
     }
 }
 
@@ -151,6 +188,7 @@ impl wit_connection::Guest for Connector {
     fn test(
         connection: wit_connection::Connection,
     ) -> Result<wit_connection::Account, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let account = call(
             &connection,
             None,
@@ -202,6 +240,7 @@ impl wit_send::Guest for Connector {
         connection: wit_send::Connection,
         input: wit_send::Input,
     ) -> Result<wit_send::Output, wit_send::Error> {
+        let connection = with_environment_token(connection);
         let prepared = send::prepare(
             credentials(&connection),
             send::SendInput {
@@ -220,6 +259,7 @@ impl wit_template::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_template::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         use template::{Button, Header, MediaSource, Parameter};
         use wit_template::{ButtonParameter as B, HeaderParameter as H, MediaSource as M};
         fn source(m: &M) -> MediaSource<'_> {
@@ -287,6 +327,7 @@ impl wit_media::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_media::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         use wit_media::MediaKind as K;
         let kind = match input.kind {
             K::Image => media::MediaKind::Image,
@@ -338,6 +379,7 @@ impl wit_download::Guest for Connector {
         input: wit_download::Input,
         destination: &wit_download::OutputStream,
     ) -> Result<wit_download::Output, wit_download::TransferError> {
+        let connection = with_environment_token(connection);
         let metadata =
             media_streams::download(credentials(&connection), &input.media_id, destination)
                 .map_err(|e| to_wit_transfer_error(&connection, e))?;
@@ -356,6 +398,7 @@ impl wit_upload::Guest for Connector {
         input: wit_upload::Input,
         source: &wit_upload::InputStream,
     ) -> Result<wit_upload::Output, wit_download::TransferError> {
+        let connection = with_environment_token(connection);
         let input = media_upload::UploadInput {
             mime_type: &input.mime_type,
             filename: &input.filename,
@@ -372,6 +415,7 @@ impl wit_interactive::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_interactive::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         use interactive::{Form, ReplyButton, Row, Section};
         use wit_interactive::Form as F;
         let form = match &input.form {
@@ -427,6 +471,7 @@ impl wit_flow::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_flow::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let action = input.flow_action.as_ref().map(|a| match a {
             wit_flow::FlowAction::Navigate(n) => flow::FlowAction::Navigate {
                 screen: &n.screen,
@@ -457,6 +502,7 @@ impl wit_reaction::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_reaction::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared = reaction::prepare(
             credentials(&connection),
             reaction::ReactionInput {
@@ -474,6 +520,7 @@ impl wit_location::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_location::Input,
     ) -> Result<wit_send::Output, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared = location::prepare(
             credentials(&connection),
             location::LocationInput {
@@ -493,6 +540,7 @@ impl wit_read::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_read::Input,
     ) -> Result<(), wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared = read_receipt::prepare(
             credentials(&connection),
             read_receipt::ReadInput {
@@ -509,6 +557,7 @@ impl wit_group_admin::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_group_admin::CreateInput,
     ) -> Result<wit_group_admin::Created, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         use wit_group_admin::JoinApprovalMode as M;
         let prepared = groups::prepare_create(
             credentials(&connection),
@@ -527,6 +576,7 @@ impl wit_group_admin::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_group_admin::GroupInput,
     ) -> Result<wit_group_admin::InviteLink, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared =
             groups::prepare_invite_link(credentials(&connection), &input.group_id, false);
         let invite_link = call(&connection, None, prepared, groups::parse_invite_link)?;
@@ -537,6 +587,7 @@ impl wit_group_admin::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_group_admin::GroupInput,
     ) -> Result<wit_group_admin::InviteLink, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared = groups::prepare_invite_link(credentials(&connection), &input.group_id, true);
         let invite_link = call(&connection, None, prepared, groups::parse_invite_link)?;
         Ok(wit_group_admin::InviteLink { invite_link })
@@ -546,6 +597,7 @@ impl wit_group_admin::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_group_admin::RemoveInput,
     ) -> Result<(), wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let participants: Vec<&str> = input.participants.iter().map(String::as_str).collect();
         let prepared =
             groups::prepare_remove(credentials(&connection), &input.group_id, &participants);
@@ -593,6 +645,7 @@ impl wit_block::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_block::UsersInput,
     ) -> Result<wit_block::UsersOutput, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         block_or_unblock(&connection, &input, true)
     }
 
@@ -600,6 +653,7 @@ impl wit_block::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_block::UsersInput,
     ) -> Result<wit_block::UsersOutput, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         block_or_unblock(&connection, &input, false)
     }
 
@@ -607,6 +661,7 @@ impl wit_block::Guest for Connector {
         connection: wit_connection::Connection,
         input: wit_block::ListInput,
     ) -> Result<wit_block::BlockedPage, wit_connection::Error> {
+        let connection = with_environment_token(connection);
         let prepared = blocking::prepare_list(
             credentials(&connection),
             input.limit,
@@ -644,6 +699,7 @@ impl wit_trigger::Guest for Connector {
         properties: wit_trigger::Properties,
         webhook_url: String,
     ) -> Result<wit_trigger::Registration, wit_trigger::Error> {
+        let connection = with_environment_token(connection);
         let random =
             wasip2::random::random::get_random_bytes(registration::VERIFY_TOKEN_BYTES as u64);
         let random: [u8; registration::VERIFY_TOKEN_BYTES] = random
@@ -665,6 +721,7 @@ impl wit_trigger::Guest for Connector {
         connection: wit_trigger::Connection,
         registration: wit_trigger::Registration,
     ) -> Result<(), wit_trigger::Error> {
+        let connection = with_environment_token(connection);
         let registration = from_wit_registration(registration);
         let prepared = registration::enable_request(credentials(&connection), &registration);
         call(
@@ -679,6 +736,7 @@ impl wit_trigger::Guest for Connector {
         connection: wit_trigger::Connection,
         registration: wit_trigger::Registration,
     ) -> Result<wit_trigger::Removal, wit_trigger::Error> {
+        let connection = with_environment_token(connection);
         let registration = from_wit_registration(registration);
         let credentials = credentials(&connection);
         let current = call(
@@ -708,6 +766,7 @@ impl wit_trigger::Guest for Connector {
         properties: wit_trigger::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_trigger::Outcome, wit_trigger::WebhookError> {
+        let secrets = with_environment_secrets(secrets);
         let outcome = trigger::handle_into(
             webhook_request(&request),
             properties.sender_number.as_deref(),
@@ -762,6 +821,7 @@ impl wit_status::Guest for Connector {
         properties: wit_status::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_status::Outcome, wit_trigger::WebhookError> {
+        let secrets = with_environment_secrets(secrets);
         use wit_status::StatusKind as K;
         let kinds: Vec<statuses::StatusKind> = properties
             .statuses
@@ -930,6 +990,7 @@ impl wit_echoes::Guest for Connector {
         properties: wit_echoes::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_echoes::Outcome, wit_trigger::WebhookError> {
+        let secrets = with_environment_secrets(secrets);
         let outcome = echoes::handle_into(
             webhook_request(&request),
             properties.recipient.as_deref(),
@@ -965,6 +1026,7 @@ impl wit_preferences::Guest for Connector {
         properties: wit_preferences::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_preferences::Outcome, wit_trigger::WebhookError> {
+        let secrets = with_environment_secrets(secrets);
         let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);
         let outcome = preferences::handle_into(
             webhook_request(&request),
@@ -1009,6 +1071,7 @@ impl wit_groups::Guest for Connector {
         properties: wit_groups::Properties,
         secrets: wit_trigger::WebhookSecrets,
     ) -> Result<wit_groups::Outcome, wit_trigger::WebhookError> {
+        let secrets = with_environment_secrets(secrets);
         use group_updates::GroupField as G;
         use wit_groups::GroupField as W;
         let json = |raw: Option<webhook::RawJson>| raw.map(webhook::RawJson::into_string);

@@ -36,6 +36,7 @@ mod prelude;
 pub mod account;
 pub mod blocking;
 pub mod echoes;
+pub mod environment;
 pub mod flow;
 pub mod graph;
 pub mod group_updates;

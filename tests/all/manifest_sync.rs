@@ -66,7 +66,7 @@ fn the_exports_are_the_manifests() {
         .map(|(name, _)| name.to_owned())
         .collect();
     // Every import, not a subset: a host must provide each of them, so the manifest names
-    // them all (the guest is no_std: no `wasi:cli`).
+    // them all (the guest is no_std: of `wasi:cli` only the environment).
     assert_eq!(imports, names(&manifest()["wit"]["imports"]));
     // The Graph API, and the media hosts the component lets a download's token go to.
     let mut hosts = vec![format!("https://{}", whatsapp_connector::graph::GRAPH_HOST)];

@@ -10,6 +10,7 @@ wit_bindgen::generate!({
         "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
         "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
         "wasi:random/random@0.2.12": wasip2::random::random,
+        "wasi:cli/environment@0.2.12": wasip2::cli::environment,
     },
 });
 

@@ -12,7 +12,9 @@
 //! - `hardening`: the third round's defects (#22), each reproduced;
 //! - `deliveries`: signed HTTP deliveries, retries, 410, dead letters, the Redis stream
 //!   sink and the admin endpoints, against real receivers (`receiver`);
-//! - `redis_server`: a real `redis-server` per test, on a free loopback port.
+//! - `redis_server`: a real `redis-server` per test, on a free loopback port;
+//! - `obelisk`: the connector, the webhook endpoint and the sample workflow of
+//!   `hosts/obelisk/` in a real Obelisk server.
 //!
 //! Below: what they share, the binary, distinctive secrets and a running `serve`.
 
@@ -23,6 +25,7 @@ mod end_to_end_lifecycle;
 mod hardening;
 mod large_webhooks;
 mod meta_2026;
+mod obelisk;
 mod receiver;
 mod redis_server;
 mod sandbox;

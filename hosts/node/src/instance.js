@@ -27,7 +27,7 @@ export async function instantiateConnector({
 }) {
   // jco's glue reads `process.env.JCO_DEBUG` on every call; a worker's `process.env` is
   // a live view, costly to read. A plain snapshot answers the same, fast. The component
-  // itself imports no environment (it is `no_std`: no `wasi:cli`).
+  // is given an empty environment of its own (below), never this one.
   if (freezeEnv) {
     process.env = Object.freeze({ ...process.env });
   }
@@ -102,9 +102,12 @@ export async function instantiateConnector({
     };
   }
 
-  // The component's imports (`component.json`'s `wit.imports`): no `wasi:cli`, since the
-  // guest is `no_std`.
+  // The component's imports (`component.json`'s `wit.imports`). Of `wasi:cli` only the
+  // environment, and it is empty: the component reads `WHATSAPP_ACCESS_TOKEN` there when
+  // a connection's token is empty, and this host passes tokens as parameters, never
+  // Node's `process.env`.
   const imports = {
+    'wasi:cli/environment': { getEnvironment: () => [], initialCwd: () => undefined },
     'wasi:clocks/monotonic-clock': shim.clocks.monotonicClock,
     'wasi:clocks/wall-clock': shim.clocks.wallClock,
     'wasi:http/outgoing-handler': outgoingHandler,
