@@ -115,6 +115,13 @@ pub struct Status {
     pub recipient_parent_user_id: Option<String>,
     /// `recipient_type`: `group` for a send to a group.
     pub recipient_type: Option<String>,
+    /// For a send to a group: the participant this status is about. Their phone number
+    /// (`recipient_participant_id`, when the message went to phone numbers), BSUID
+    /// (`recipient_participant_user_id`) and parent BSUID
+    /// (`recipient_participant_parent_user_id`).
+    pub recipient_participant_id: Option<String>,
+    pub recipient_participant_user_id: Option<String>,
+    pub recipient_participant_parent_user_id: Option<String>,
     pub conversation: Option<RawJson>,
     pub pricing: Option<RawJson>,
     pub biz_opaque_callback_data: Option<String>,
@@ -180,6 +187,15 @@ impl Serialize for Status {
             ("recipient_user_id", &self.recipient_user_id),
             ("recipient_parent_user_id", &self.recipient_parent_user_id),
             ("recipient_type", &self.recipient_type),
+            ("recipient_participant_id", &self.recipient_participant_id),
+            (
+                "recipient_participant_user_id",
+                &self.recipient_participant_user_id,
+            ),
+            (
+                "recipient_participant_parent_user_id",
+                &self.recipient_participant_parent_user_id,
+            ),
         ] {
             if let Some(value) = value {
                 map.serialize_entry(key, value)?;
@@ -233,9 +249,17 @@ pub fn events_into<T>(
             let dedup_key = match (&status.id, &status.status) {
                 // Meta aggregates a group send's `delivered` and `read`: one webhook holds
                 // one status object per participant, all with the same ID and status. The
-                // object's own text tells them apart (and is the same on a redelivery).
+                // participant tells them apart; without one, the object's own text (the
+                // same on a redelivery).
                 (Some(id), Some(kind)) if status.recipient_type.as_deref() == Some("group") => {
-                    format!("{id}:{kind}:{}", webhook::dedup_key(None, raw.get()))
+                    match status
+                        .recipient_participant_id
+                        .as_ref()
+                        .or(status.recipient_participant_user_id.as_ref())
+                    {
+                        Some(participant) => format!("{id}:{kind}:{participant}"),
+                        None => format!("{id}:{kind}:{}", webhook::dedup_key(None, raw.get())),
+                    }
                 }
                 (Some(id), Some(kind)) => format!("{id}:{kind}"),
                 (id, _) => webhook::dedup_key(id.as_deref(), raw.get()),
@@ -318,6 +342,11 @@ fn status(raw: &RawValue) -> Status {
             "recipient_user_id" => &mut status.recipient_user_id,
             "recipient_parent_user_id" => &mut status.recipient_parent_user_id,
             "recipient_type" => &mut status.recipient_type,
+            "recipient_participant_id" => &mut status.recipient_participant_id,
+            "recipient_participant_user_id" => &mut status.recipient_participant_user_id,
+            "recipient_participant_parent_user_id" => {
+                &mut status.recipient_participant_parent_user_id
+            }
             "biz_opaque_callback_data" => &mut status.biz_opaque_callback_data,
             "conversation" => {
                 status.conversation = Some(value.into());

@@ -355,3 +355,47 @@ async fn each_participant_s_read_of_a_group_send_is_an_event_of_its_own() {
     let first: Vec<String> = events.into_iter().map(|(k, _)| k).collect();
     assert_eq!(again, first);
 }
+
+#[tokio::test]
+async fn a_group_send_s_status_names_its_participant() {
+    // Meta's "Status messages webhooks for groups" (business-scoped user IDs page): each
+    // participant's status carries them by phone number, BSUID and parent BSUID.
+    let name = "group_statuses_participants.json";
+    let events = statuses(name, &all()).await;
+    assert_eq!(events.len(), 2);
+    let id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MjNBRTVDRkQ3QzdDMUYyNzQA";
+    let keys: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("{id}:delivered:16505551234"),
+            format!("{id}:delivered:US.ENT.11815799212886844830"),
+        ]
+    );
+    let participant = |i: usize, member: &str| {
+        events[i]
+            .1
+            .pointer(&format!("/entry/changes/statuses/{member}"))
+            .cloned()
+    };
+    assert_eq!(
+        participant(0, "recipient_participant_id"),
+        Some(json!("16505551234"))
+    );
+    assert_eq!(
+        participant(0, "recipient_participant_user_id"),
+        Some(json!("US.13491208655302741918"))
+    );
+    assert_eq!(participant(0, "recipient_participant_parent_user_id"), None);
+    assert_eq!(participant(1, "recipient_participant_id"), None);
+    assert_eq!(
+        participant(1, "recipient_participant_parent_user_id"),
+        Some(json!("US.ENT.11815799212886844830"))
+    );
+    // The rest of each object is kept.
+    for (_, event) in &events {
+        let status = event.pointer("/entry/changes/statuses").unwrap();
+        assert_eq!(status["recipient_type"], "group");
+        assert!(status.get("pricing").is_some());
+    }
+}

@@ -17,7 +17,7 @@ use host_harness::{Allocation, COMPONENT_PATH, Connector, Limits};
 use serde_json::Value;
 
 /// Every fixture this round added, each with IDs of its own.
-pub(crate) const FIXTURES: [&str; 17] = [
+pub(crate) const FIXTURES: [&str; 18] = [
     "flow_nfm_reply.json",
     "flow_nfm_reply_not_json.json",
     "edit_message.json",
@@ -25,6 +25,7 @@ pub(crate) const FIXTURES: [&str; 17] = [
     "group_text_message.json",
     "group_statuses.json",
     "group_statuses_read_aggregated.json",
+    "group_statuses_participants.json",
     "smb_message_echo.json",
     "user_preferences_stop.json",
     "user_preferences_resume.json",
@@ -56,7 +57,7 @@ fn kinds() -> [(&'static [&'static str], TriggerSpec, &'static str, usize); 5] {
                 recipient: None,
             },
             "statuses.jsonl",
-            7,
+            9,
         ),
         (
             &["--echoes"],

@@ -284,3 +284,30 @@ fn debug_redacts_every_secret() {
         assert!(!printed.contains(secret), "{printed}");
     }
 }
+
+/// The component reads a token passed empty from its environment (how Obelisk's secrets
+/// reach it), but `host-harness` gives it an empty one: the harness's own environment
+/// never reaches the component, so an empty token stays `invalid-input`.
+#[test]
+fn the_harness_s_environment_never_reaches_the_component() {
+    let output = std::process::Command::new(BIN)
+        .args([
+            "send",
+            "--to",
+            "+15550101234",
+            "--message",
+            "hi",
+            "--token",
+            "",
+        ])
+        .env("WHATSAPP_STORE", fresh_store())
+        .env("WHATSAPP_ACCESS_TOKEN", TOKEN)
+        .env_remove("WHATSAPP_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let error = stderr_error(&output);
+    assert_eq!(error["kind"], "invalid-input");
+    assert_eq!(error["field"], "system-user-access-token");
+    assert_no_secret(&output);
+}

@@ -125,6 +125,9 @@ function statusJson(s) {
   put(out, 'recipient_user_id', s.recipientUserId);
   put(out, 'recipient_parent_user_id', s.recipientParentUserId);
   put(out, 'recipient_type', s.recipientType);
+  put(out, 'recipient_participant_id', s.recipientParticipantId);
+  put(out, 'recipient_participant_user_id', s.recipientParticipantUserId);
+  put(out, 'recipient_participant_parent_user_id', s.recipientParticipantParentUserId);
   put(out, 'conversation', parsed(s.conversation));
   put(out, 'pricing', parsed(s.pricing));
   put(out, 'biz_opaque_callback_data', s.bizOpaqueCallbackData);
