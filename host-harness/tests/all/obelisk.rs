@@ -105,44 +105,68 @@ struct Obelisk {
     dir: tempfile::TempDir,
     api: String,
     external: SocketAddr,
+    /// Which run of the server this is: each writes its own log.
+    run: usize,
 }
 
 impl Obelisk {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (api, external) = (free_port(), free_port());
-        let (server, deployment) = write_config(dir.path(), api, external);
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = secrets_env(&mut Command::new(obelisk()))
-            .args(["server", "run", "--server-config"])
-            .arg(&server)
-            .arg("--deployment")
-            .arg(&deployment)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        write_config(dir.path(), api, external);
+        let child = Self::spawn(dir.path(), 0);
         let obelisk = Self {
             child,
             dir,
             api: format!("http://127.0.0.1:{api}"),
             external: SocketAddr::from(([127, 0, 0, 1], external)),
+            run: 0,
         };
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while !obelisk.log().contains("Obelisk is ready") {
-            assert!(
-                Instant::now() < deadline,
-                "obelisk did not start:\n{}",
-                obelisk.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        obelisk.wait_ready();
         obelisk
     }
 
+    /// `obelisk server run` on the configuration in `dir`, its output in `server-N.log`.
+    fn spawn(dir: &Path, run: usize) -> Child {
+        let log = std::fs::File::create(dir.join(format!("server-{run}.log"))).unwrap();
+        secrets_env(&mut Command::new(obelisk()))
+            .args(["server", "run", "--server-config"])
+            .arg(dir.join("server.toml"))
+            .arg("--deployment")
+            .arg(dir.join("deployment.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !self.log().contains("Obelisk is ready") {
+            assert!(
+                Instant::now() < deadline,
+                "obelisk did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server with SIGKILL (nothing is flushed or closed), then starts it again
+    /// on the same database, ports and deployment.
+    fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.run += 1;
+        self.child = Self::spawn(self.dir.path(), self.run);
+        self.wait_ready();
+    }
+
+    /// This run's log.
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(format!("server-{}.log", self.run)))
+            .unwrap_or_default()
     }
 
     /// `obelisk execution ARGS --api-url …`.
@@ -400,4 +424,46 @@ async fn webhooks_start_one_workflow_per_message_once() {
         "each message is marked by exactly one workflow"
     );
     assert_no_secret("the server's log", &obelisk.log());
+}
+
+/// The endpoint answers 200 only once the executions are in Obelisk's database: a server
+/// killed right after the 200 comes back with them, runs them to their end, and still
+/// knows the webhook when Meta redelivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_acknowledged_to_meta_survive_kill_9() {
+    let mut obelisk = Obelisk::start();
+    let body = std::fs::read(fixture("text_message.json")).unwrap();
+    let first = obelisk
+        .client()
+        .await
+        .webhook("/whatsapp", signed_post(body.clone(), APP_SECRET))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        serde_json::from_str::<Value>(&first.text()).unwrap(),
+        json!({"events": 1, "started": 1})
+    );
+    obelisk.kill_and_restart();
+
+    let started = obelisk.list(WORKFLOW);
+    assert_eq!(started.len(), 1, "{started:?}");
+    let again = obelisk
+        .client()
+        .await
+        .webhook("/whatsapp", signed_post(body, APP_SECRET))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&again.text()).unwrap(),
+        json!({"events": 1, "started": 0})
+    );
+    let id = started[0]["execution_id"].as_str().unwrap();
+    let result = json_of(&obelisk.execution(&["result", "--follow", "--json", id]));
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("mark-as-read: transport: ")),
+        "{result}"
+    );
 }
