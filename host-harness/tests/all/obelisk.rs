@@ -209,6 +209,18 @@ impl Drop for Obelisk {
     }
 }
 
+/// POSTs `body` to the webhook endpoint, signed with `secret`: the status and the JSON
+/// answer.
+async fn post(client: &mut Client, body: &[u8], secret: &str) -> (u16, Value) {
+    let answer = client
+        .webhook("/whatsapp", signed_post(body.to_vec(), secret))
+        .await
+        .unwrap();
+    let json = serde_json::from_str(&answer.text())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", answer.text()));
+    (answer.status, json)
+}
+
 fn json_of(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout).unwrap_or_else(|e| {
@@ -350,38 +362,22 @@ async fn webhooks_start_one_workflow_per_message_once() {
     let body = std::fs::read(fixture("two_messages.json")).unwrap();
 
     // A forged webhook: refused, and nothing is started.
-    let forged = client
-        .webhook("/whatsapp", signed_post(body.clone(), "not-the-app-secret"))
-        .await
-        .unwrap();
-    assert_eq!(forged.status, 401, "{}", forged.text());
-    let refusal: Value = serde_json::from_str(&forged.text()).unwrap();
-    assert_eq!(refusal["kind"], "invalid-signature");
+    let (status, refusal) = post(&mut client, &body, "not-the-app-secret").await;
+    assert_eq!(
+        (status, &refusal["kind"]),
+        (401, &json!("invalid-signature"))
+    );
     assert!(obelisk.list(WORKFLOW).is_empty());
 
     // The signed webhook: one workflow per message, recorded before the 200.
-    let first = client
-        .webhook("/whatsapp", signed_post(body.clone(), APP_SECRET))
-        .await
-        .unwrap();
-    assert_eq!(first.status, 200, "{}", first.text());
-    assert_eq!(
-        serde_json::from_str::<Value>(&first.text()).unwrap(),
-        json!({"events": 2, "started": 2})
-    );
+    let first = post(&mut client, &body, APP_SECRET).await;
+    assert_eq!(first, (200, json!({"events": 2, "started": 2})));
     let started = obelisk.list(WORKFLOW);
     assert_eq!(started.len(), 2, "{started:?}");
 
     // Meta's redelivery of the same webhook: the same executions, none new.
-    let again = client
-        .webhook("/whatsapp", signed_post(body.clone(), APP_SECRET))
-        .await
-        .unwrap();
-    assert_eq!(again.status, 200, "{}", again.text());
-    assert_eq!(
-        serde_json::from_str::<Value>(&again.text()).unwrap(),
-        json!({"events": 2, "started": 0})
-    );
+    let again = post(&mut client, &body, APP_SECRET).await;
+    assert_eq!(again, (200, json!({"events": 2, "started": 0})));
     let ids = |executions: &[Value]| {
         let mut ids: Vec<String> = executions
             .iter()
@@ -433,31 +429,14 @@ async fn webhooks_start_one_workflow_per_message_once() {
 async fn executions_acknowledged_to_meta_survive_kill_9() {
     let mut obelisk = Obelisk::start();
     let body = std::fs::read(fixture("text_message.json")).unwrap();
-    let first = obelisk
-        .client()
-        .await
-        .webhook("/whatsapp", signed_post(body.clone(), APP_SECRET))
-        .await
-        .unwrap();
-    assert_eq!(first.status, 200, "{}", first.text());
-    assert_eq!(
-        serde_json::from_str::<Value>(&first.text()).unwrap(),
-        json!({"events": 1, "started": 1})
-    );
+    let first = post(&mut obelisk.client().await, &body, APP_SECRET).await;
+    assert_eq!(first, (200, json!({"events": 1, "started": 1})));
     obelisk.kill_and_restart();
 
     let started = obelisk.list(WORKFLOW);
     assert_eq!(started.len(), 1, "{started:?}");
-    let again = obelisk
-        .client()
-        .await
-        .webhook("/whatsapp", signed_post(body, APP_SECRET))
-        .await
-        .unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(&again.text()).unwrap(),
-        json!({"events": 1, "started": 0})
-    );
+    let again = post(&mut obelisk.client().await, &body, APP_SECRET).await;
+    assert_eq!(again, (200, json!({"events": 1, "started": 0})));
     let id = started[0]["execution_id"].as_str().unwrap();
     let result = json_of(&obelisk.execution(&["result", "--follow", "--json", id]));
     assert!(
