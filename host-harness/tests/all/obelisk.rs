@@ -446,3 +446,31 @@ async fn executions_acknowledged_to_meta_survive_kill_9() {
         "{result}"
     );
 }
+
+/// A message written in a group: the sample workflow answers in the group (`group:ID`)
+/// and sends no read receipt, which Meta refuses in groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_s_message_is_answered_in_the_group() {
+    let obelisk = Obelisk::start();
+    let body = std::fs::read(fixture("group_text_message.json")).unwrap();
+    let fixture: Value = serde_json::from_slice(&body).unwrap();
+    let group = fixture["entry"][0]["changes"][0]["value"]["messages"][0]["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = post(&mut obelisk.client().await, &body, APP_SECRET).await;
+    assert_eq!(first, (200, json!({"events": 1, "started": 1})));
+    let started = obelisk.list(WORKFLOW);
+    let id = started[0]["execution_id"].as_str().unwrap();
+    let result = json_of(&obelisk.execution(&["result", "--follow", "--json", id]));
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("send-message: transport: ")),
+        "{result}"
+    );
+    let events = obelisk.execution(&["events", "--limit", "100", id]);
+    let events = String::from_utf8_lossy(&events.stdout).into_owned();
+    assert!(!events.contains("mark-as-read@0.3.0.mark"), "{events}");
+    assert!(events.contains(&format!("\"group:{group}\"")), "{events}");
+}

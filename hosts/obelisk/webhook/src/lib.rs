@@ -126,10 +126,12 @@ fn params(event: &trigger::Event) -> String {
         .as_ref()
         .and_then(|m| m.phone_number_id.clone())
         .unwrap_or_default();
-    let to = match (&message.from, &message.from_user_id) {
-        (Some(from), _) => format!("+{from}"),
-        (None, Some(user_id)) => user_id.clone(),
-        (None, None) => String::new(),
+    // A message in a group is answered in the group; any other, to its sender.
+    let to = match (&message.group_id, &message.from, &message.from_user_id) {
+        (Some(group), _, _) => format!("group:{group}"),
+        (None, Some(from), _) => format!("+{from}"),
+        (None, None, Some(user_id)) => user_id.clone(),
+        (None, None, None) => String::new(),
     };
     serde_json::json!([
         phone_number_id,

@@ -1,5 +1,6 @@
 //! The sample workflow: on a message received, mark it read (with the typing indicator)
-//! and reply.
+//! and reply; a message in a group is answered in the group, without a read receipt
+//! (Meta takes none there).
 //!
 //! It shows how an Obelisk workflow calls the connector: each imported function of
 //! `whatsapp:connector` is an activity call that Obelisk records and retries, and a
@@ -38,14 +39,17 @@ impl Guest for Workflow {
             app_secret: None,
             verify_token: None,
         };
-        mark_as_read::mark(
-            &connection,
-            &mark_as_read::Input {
-                message_id: message_id.clone(),
-                typing_indicator: Some(true),
-            },
-        )
-        .map_err(|e| describe("mark-as-read", &e))?;
+        // Meta takes no read receipts in groups: a group's message is only answered.
+        if !to.starts_with("group:") {
+            mark_as_read::mark(
+                &connection,
+                &mark_as_read::Input {
+                    message_id: message_id.clone(),
+                    typing_indicator: Some(true),
+                },
+            )
+            .map_err(|e| describe("mark-as-read", &e))?;
+        }
         let reply = match text {
             Some(text) => format!("Thanks! We got your message: \"{text}\""),
             None => "Thanks! We got your message.".to_owned(),
