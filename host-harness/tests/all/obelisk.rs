@@ -179,6 +179,21 @@ impl Obelisk {
             .unwrap()
     }
 
+    /// Follows execution `id` to its end: the error it ended with, in words.
+    fn error_of(&self, id: &str) -> String {
+        let result = json_of(&self.execution(&["result", "--follow", "--json", id]));
+        result["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} did not end in an error: {result}"))
+            .to_owned()
+    }
+
+    /// Execution `id`'s event log, as Obelisk's CLI prints it.
+    fn events_of(&self, id: &str) -> String {
+        let output = self.execution(&["events", "--limit", "100", id]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Submits `function` with `params` and follows it to its end: the JSON result.
     fn submit(&self, function: &str, params: Value) -> Value {
         let output = self.execution(&[
@@ -250,6 +265,16 @@ fn connection() -> Value {
     })
 }
 
+/// Send Message's parameters: "hi" to `to`, on [`connection`].
+fn send_params(to: &str) -> Value {
+    json!([connection(), {
+        "message": "hi",
+        "send-message-to": to,
+        "reply-to": null,
+        "preview-url": null,
+    }])
+}
+
 #[test]
 fn the_deployment_verifies_and_every_export_loads() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,15 +312,7 @@ fn actions_run_as_activities_with_structured_errors() {
     let obelisk = Obelisk::start();
 
     // Refused before any request, after Obelisk's retries: the field is named.
-    let invalid = obelisk.submit(
-        ACTIVITY,
-        json!([connection(), {
-            "message": "hi",
-            "send-message-to": "15550101234",
-            "reply-to": null,
-            "preview-url": null,
-        }]),
-    );
+    let invalid = obelisk.submit(ACTIVITY, send_params("15550101234"));
     assert_eq!(
         invalid["error"]["invalid_input"]["field"], "send-message-to",
         "{invalid}"
@@ -303,15 +320,7 @@ fn actions_run_as_activities_with_structured_errors() {
 
     // A valid send with the token from the secret: it goes out, and with no network it
     // ends in the connector's transport error, not in a trap (an `execution-failed`).
-    let sent = obelisk.submit(
-        ACTIVITY,
-        json!([connection(), {
-            "message": "hi",
-            "send-message-to": "+15550101234",
-            "reply-to": null,
-            "preview-url": null,
-        }]),
-    );
+    let sent = obelisk.submit(ACTIVITY, send_params("+15550101234"));
     let transport = &sent["error"]["transport"];
     assert!(
         transport["message"].as_str().is_some_and(|m| !m.is_empty()),
@@ -400,11 +409,9 @@ async fn webhooks_start_one_workflow_per_message_once() {
     wanted.sort();
     let mut marked = Vec::new();
     for id in ids(&started) {
-        let result = json_of(&obelisk.execution(&["result", "--follow", "--json", &id]));
-        let error = result["error"].as_str().unwrap_or_default();
-        assert!(error.starts_with("mark-as-read: transport: "), "{result}");
-        let events = obelisk.execution(&["events", &id]);
-        let events = String::from_utf8_lossy(&events.stdout).into_owned();
+        let error = obelisk.error_of(&id);
+        assert!(error.starts_with("mark-as-read: transport: "), "{error}");
+        let events = obelisk.events_of(&id);
         assert!(events.contains("mark-as-read@0.3.0.mark"), "{events}");
         assert_no_secret("the workflow's log", &events);
         marked.extend(
@@ -437,14 +444,8 @@ async fn executions_acknowledged_to_meta_survive_kill_9() {
     assert_eq!(started.len(), 1, "{started:?}");
     let again = post(&mut obelisk.client().await, &body, APP_SECRET).await;
     assert_eq!(again, (200, json!({"events": 1, "started": 0})));
-    let id = started[0]["execution_id"].as_str().unwrap();
-    let result = json_of(&obelisk.execution(&["result", "--follow", "--json", id]));
-    assert!(
-        result["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("mark-as-read: transport: ")),
-        "{result}"
-    );
+    let error = obelisk.error_of(started[0]["execution_id"].as_str().unwrap());
+    assert!(error.starts_with("mark-as-read: transport: "), "{error}");
 }
 
 /// A message written in a group: the sample workflow answers in the group (`group:ID`)
@@ -462,15 +463,9 @@ async fn a_group_s_message_is_answered_in_the_group() {
     assert_eq!(first, (200, json!({"events": 1, "started": 1})));
     let started = obelisk.list(WORKFLOW);
     let id = started[0]["execution_id"].as_str().unwrap();
-    let result = json_of(&obelisk.execution(&["result", "--follow", "--json", id]));
-    assert!(
-        result["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("send-message: transport: ")),
-        "{result}"
-    );
-    let events = obelisk.execution(&["events", "--limit", "100", id]);
-    let events = String::from_utf8_lossy(&events.stdout).into_owned();
+    let error = obelisk.error_of(id);
+    assert!(error.starts_with("send-message: transport: "), "{error}");
+    let events = obelisk.events_of(id);
     assert!(!events.contains("mark-as-read@0.3.0.mark"), "{events}");
     assert!(events.contains(&format!("\"group:{group}\"")), "{events}");
 }
