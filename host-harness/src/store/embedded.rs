@@ -8,6 +8,12 @@
 //! - **Group commit:** one writer thread owns the connection. Jobs that arrive while a
 //!   transaction commits are run together in the next one, each inside its own savepoint
 //!   (a failing job rolls back alone), so N concurrent webhooks cost one fsync, not N.
+//! - **An fsync only where someone waits on the disk:** a transaction with events (Meta's
+//!   200 waits on it) or with a change of registrations is synced before it returns. One
+//!   holding only the delivery workers' bookkeeping (acknowledgements, settlements,
+//!   claims) is not ([`Durability::Deferred`]): losing it to a power cut only repeats a
+//!   delivery, and the next synced commit makes it durable too, since SQLite's log keeps
+//!   transactions in order.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
@@ -68,8 +75,25 @@ CREATE TABLE IF NOT EXISTS claims (
 
 /// Runs on the writer thread inside its savepoint (`None`: the transaction could not
 /// start), and gives what to do once the transaction's fate is known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+type Work = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Whether a job's transaction is on disk when the job is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Synced before the answer (`synchronous = FULL`): events, registrations, and
+    /// anything an operator's command reports as done.
+    Synced,
+    /// In SQLite's log, synced by the next commit that is (`synchronous = NORMAL`): the
+    /// delivery workers' bookkeeping, which a power cut may only roll back to an earlier
+    /// state (an event delivered again, a claim taken again once it expired).
+    Deferred,
+}
+
+struct Job {
+    durability: Durability,
+    work: Work,
+}
 
 /// SQLite in a directory; see the module's documentation.
 pub struct EmbeddedStore {
@@ -122,27 +146,7 @@ impl EmbeddedStore {
         directory: PathBuf,
         dedup_ttl: Duration,
     ) -> anyhow::Result<Self> {
-        connection.busy_timeout(BUSY_TIMEOUT)?;
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .context("cannot switch the store to WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        // A larger page cache, and checkpoints every 4,000 pages (16 MB of log) rather
-        // than every 1,000: fewer copies of hot pages back into the database.
-        connection.pragma_update(None, "cache_size", -16_000)?;
-        connection.pragma_update(None, "wal_autocheckpoint", 4_000)?;
-        connection.execute_batch(SCHEMA)?;
-        // A store made before events carried their deduplication key in the outbox.
-        let keyed: i64 = connection.query_row(
-            "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'dedup_key'",
-            [],
-            |r| r.get(0),
-        )?;
-        if keyed == 0 {
-            connection.execute_batch(
-                "ALTER TABLE outbox ADD COLUMN dedup_key TEXT NOT NULL DEFAULT ''",
-            )?;
-        }
+        configure(&connection)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -156,13 +160,30 @@ impl EmbeddedStore {
     }
 
     /// Runs `work` on the writer thread in a transaction (grouped with others); its
-    /// result once that transaction committed.
+    /// result once that transaction committed and is on disk.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        self.run_with(Durability::Synced, work).await
+    }
+
+    /// [`Self::run`] for the delivery workers' bookkeeping: answered once committed,
+    /// synced with the next transaction that needs it.
+    async fn run_deferred<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.run_with(Durability::Deferred, work).await
+    }
+
+    async fn run_with<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |connection| {
+        let work: Work = Box::new(move |connection| {
             let result = match connection {
                 Some(connection) => in_savepoint(connection, work),
                 None => Err(anyhow::anyhow!("no transaction")),
@@ -175,11 +196,41 @@ impl EmbeddedStore {
             })
         });
         self.jobs
-            .send(job)
+            .send(Job { durability, work })
             .ok()
             .context("the store's writer stopped")?;
         answered.await.context("the store's writer stopped")?
     }
+}
+
+/// Sets up a connection for the writer: its settings, then the schema.
+fn configure(connection: &Connection) -> anyhow::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // The query planner stability guarantee: a plan never depends on a bound value.
+    // Without it (the bundled SQLite has STAT4), binding a statement's `LIMIT ?`
+    // expires it, and every outbox read was parsed and planned again: that was a
+    // third of the writer thread's time while deliveries ran.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .context("cannot switch the store to WAL")?;
+    execute(connection, Durability::Synced.pragma())?;
+    // A larger page cache, and checkpoints every 4,000 pages (16 MB of log) rather
+    // than every 1,000: fewer copies of hot pages back into the database.
+    connection.pragma_update(None, "cache_size", -16_000)?;
+    connection.pragma_update(None, "wal_autocheckpoint", 4_000)?;
+    connection.execute_batch(SCHEMA)?;
+    // A store made before events carried their deduplication key in the outbox.
+    let keyed: i64 = connection.query_row(
+        "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'dedup_key'",
+        [],
+        |r| r.get(0),
+    )?;
+    if keyed == 0 {
+        connection
+            .execute_batch("ALTER TABLE outbox ADD COLUMN dedup_key TEXT NOT NULL DEFAULT ''")?;
+    }
+    Ok(())
 }
 
 fn create_private_dir(directory: &Path) -> anyhow::Result<()> {
@@ -218,9 +269,19 @@ fn in_savepoint<T>(
     result
 }
 
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Synced => "PRAGMA synchronous = FULL",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
 /// The writer thread: takes every job waiting, runs them in one transaction, commits
-/// once, then tells each.
+/// once (synced if any job needs it), then tells each.
 fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
+    let mut current = Durability::Synced;
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP
@@ -228,11 +289,31 @@ fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
         {
             group.push(job);
         }
-        match execute(&connection, "BEGIN IMMEDIATE") {
+        let durability = if group.iter().any(|job| job.durability == Durability::Synced) {
+            Durability::Synced
+        } else {
+            Durability::Deferred
+        };
+        // Set between transactions. Failing to relax it only costs an fsync; failing to
+        // restore it must not let a transaction that needs the disk go unsynced.
+        let set = if durability == current {
+            Ok(())
+        } else {
+            execute(&connection, durability.pragma())
+                .map(|()| current = durability)
+                .or_else(|e| {
+                    if durability == Durability::Synced {
+                        Err(e)
+                    } else {
+                        Ok(())
+                    }
+                })
+        };
+        match set.and_then(|()| execute(&connection, "BEGIN IMMEDIATE")) {
             Ok(()) => {
                 let finishes: Vec<Finish> = group
                     .into_iter()
-                    .map(|job| job(Some(&connection)))
+                    .map(|job| (job.work)(Some(&connection)))
                     .collect();
                 let committed = execute(&connection, "COMMIT").map_err(|e| e.to_string());
                 if committed.is_err() {
@@ -245,18 +326,21 @@ fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
             Err(e) => {
                 let reason = format!("cannot start a transaction: {e}");
                 for job in group {
-                    job(None)(Err(reason.clone()));
+                    (job.work)(None)(Err(reason.clone()));
                 }
             }
         }
     }
 }
 
+const OUTBOX_SQL: &str =
+    "SELECT seq, line, dedup_key FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2";
+const DUE_SQL: &str = "SELECT record FROM retries WHERE subscription = ?1 AND due_ms <= ?2
+     ORDER BY due_ms LIMIT ?3";
+
 /// Up to `limit` of a subscription's outbox entries, oldest first.
 fn outbox_entries(c: &Connection, subscription: &str, limit: usize) -> anyhow::Result<Vec<Entry>> {
-    let mut statement = c.prepare_cached(
-        "SELECT seq, line, dedup_key FROM outbox WHERE subscription = ?1 ORDER BY seq LIMIT ?2",
-    )?;
+    let mut statement = c.prepare_cached(OUTBOX_SQL)?;
     let entries = statement
         .query_map(params![subscription, limit as i64], |r| {
             Ok(Entry {
@@ -277,10 +361,7 @@ fn due_records(
     now_ms: u64,
     limit: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let mut statement = c.prepare_cached(
-        "SELECT record FROM retries WHERE subscription = ?1 AND due_ms <= ?2
-         ORDER BY due_ms LIMIT ?3",
-    )?;
+    let mut statement = c.prepare_cached(DUE_SQL)?;
     let rows = statement.query_map(params![subscription, now_ms as i64, limit as i64], |r| {
         r.get(0)
     })?;
@@ -479,7 +560,7 @@ impl Store for EmbeddedStore {
             .map(str::parse)
             .transpose()
             .context("not an outbox position")?;
-        self.run(move |c| {
+        self.run_deferred(move |c| {
             // Cached statements: a round acknowledges many times a second.
             if let Some(through) = through {
                 c.prepare_cached("DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2")?
@@ -551,7 +632,7 @@ impl Store for EmbeddedStore {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let done = settlement.done;
-        self.run(move |c| {
+        self.run_deferred(move |c| {
             if let Some(through) = through {
                 c.prepare_cached("DELETE FROM outbox WHERE subscription = ?1 AND seq <= ?2")?
                     .execute(params![subscription, through])?;
@@ -656,7 +737,7 @@ impl Store for EmbeddedStore {
         let (subscription, holder) = (subscription.to_owned(), holder.to_owned());
         let now = now_ms();
         let expires = now + ttl.as_millis() as i64;
-        self.run(move |c| {
+        self.run_deferred(move |c| {
             let changed = c
                 .prepare_cached(
                     "INSERT INTO claims (subscription, holder, expires_ms) VALUES (?1, ?2, ?3)
@@ -673,6 +754,8 @@ impl Store for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::StatementStatus;
+
     use super::*;
     use crate::registration::{Registration, TriggerSpec};
 
@@ -692,6 +775,39 @@ mod tests {
             verify_token: "TOKEN".into(),
             created_at: 1,
         })
+    }
+
+    #[test]
+    fn reading_the_outbox_never_prepares_its_statements_again() {
+        let c = Connection::open_in_memory().unwrap();
+        configure(&c).unwrap();
+        c.execute(
+            "INSERT INTO outbox (subscription, line, dedup_key) VALUES ('s', x'0a', 'k')",
+            [],
+        )
+        .unwrap();
+        // A worker's rounds ask for different numbers of events.
+        for limit in 1..=4 {
+            assert_eq!(outbox_entries(&c, "s", limit).unwrap().len(), 1);
+            assert!(due_records(&c, "s", 0, limit).unwrap().is_empty());
+        }
+        for sql in [OUTBOX_SQL, DUE_SQL] {
+            let statement = c.prepare_cached(sql).unwrap();
+            assert_eq!(statement.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_delivery_bookkeeping_commits_without_waiting_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            EmbeddedStore::open(&dir.path().join("state"), Duration::from_secs(60)).unwrap();
+        let level =
+            |c: &Connection| Ok(c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?);
+        assert_eq!(store.run_deferred(level).await.unwrap(), 1, "NORMAL");
+        assert_eq!(store.run(level).await.unwrap(), 2, "FULL");
+        assert_eq!(store.run_deferred(level).await.unwrap(), 1, "NORMAL");
+        assert_eq!(store.run(level).await.unwrap(), 2, "FULL");
     }
 
     #[tokio::test]
