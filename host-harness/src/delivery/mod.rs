@@ -39,6 +39,11 @@ use crate::store::{DeadLetter, Entry, Settlement, Store, now_ms, now_secs};
 pub const CLAIM_TTL: Duration = Duration::from_secs(10);
 /// Events written and acknowledged together at the most (files).
 const BATCH: usize = 1000;
+/// How long a file or standard-output worker waits after a round that emptied its
+/// outbox before it looks again: the events of a busy gateway then go out in rounds of
+/// many, each one read, one write and one acknowledgement, instead of a round per
+/// webhook. (HTTP sinks do not wait: their receivers' latency is measured.)
+const LOCAL_LINGER: Duration = Duration::from_millis(5);
 /// Events attempted in one round of an HTTP sink at the most.
 const HTTP_BATCH: usize = 256;
 /// How often an idle worker looks at its store unasked (events committed by another
@@ -121,7 +126,8 @@ pub struct Deliveries {
 enum Round {
     /// Nothing to do (or another instance holds the claim).
     Idle,
-    Worked,
+    /// Events were delivered; `full`: as many as a round takes, so more may wait.
+    Worked { full: bool },
     /// The receiver answered 410.
     Gone,
 }
@@ -290,7 +296,9 @@ impl Deliveries {
         for _ in 0..count {
             self.stats.delivery("delivered", seconds);
         }
-        Ok(Round::Worked)
+        Ok(Round::Worked {
+            full: count == BATCH,
+        })
     }
 
     /// One round for an HTTP sink: claim; take the outbox's first events and the
@@ -319,6 +327,7 @@ impl Deliveries {
             .chain(due.into_iter().map(|e| (e, true)))
             .collect();
         let client = &self.client;
+        let full = work.len() == HTTP_BATCH;
         let attempts: Vec<_> = work
             .iter()
             .map(|(entry, _)| {
@@ -423,7 +432,7 @@ impl Deliveries {
             self.mark_gone(subscription, target).await?;
             return Ok(Round::Gone);
         }
-        Ok(Round::Worked)
+        Ok(Round::Worked { full })
     }
 
     /// Runs `work` while renewing the claim; fails (dropping the work) if the claim is
@@ -539,11 +548,17 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
             }
         };
         match round {
-            Ok(Round::Worked) => {
+            Ok(Round::Worked { full }) => {
                 if failing.take().is_some() {
                     tracing::info!(subscription, "delivery: delivering again");
                 }
                 backoff = Duration::from_millis(50);
+                if !full
+                    && matches!(target.sink, Sink::Stdout | Sink::File(_))
+                    && !deliveries.stopping.load(Ordering::SeqCst)
+                {
+                    tokio::time::sleep(LOCAL_LINGER).await;
+                }
             }
             Ok(Round::Gone) => {
                 worker.target.lock().unwrap_or_else(|p| p.into_inner()).gone = true;
