@@ -92,6 +92,11 @@ impl Sink {
             Sink::File(sink.into())
         }
     }
+
+    /// Written by `serve` itself, in order: a file or its standard output.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Sink::Stdout | Sink::File(_))
+    }
 }
 
 /// A static header sent with every HTTP delivery (its value is a secret).

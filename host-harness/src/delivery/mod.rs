@@ -218,10 +218,11 @@ impl Deliveries {
                 workers
                     .iter()
                     .filter(|(_, w)| {
-                        matches!(
-                            w.target.lock().unwrap_or_else(|p| p.into_inner()).sink,
-                            Sink::Stdout | Sink::File(_)
-                        )
+                        w.target
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .sink
+                            .is_local()
                     })
                     .map(|(key, _)| key.clone())
                     .collect()
@@ -553,10 +554,7 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
                     tracing::info!(subscription, "delivery: delivering again");
                 }
                 backoff = Duration::from_millis(50);
-                if !full
-                    && matches!(target.sink, Sink::Stdout | Sink::File(_))
-                    && !deliveries.stopping.load(Ordering::SeqCst)
-                {
+                if !full && target.sink.is_local() && !deliveries.stopping.load(Ordering::SeqCst) {
                     tokio::time::sleep(LOCAL_LINGER).await;
                 }
             }

@@ -90,6 +90,15 @@ enum Durability {
     Deferred,
 }
 
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Synced => "PRAGMA synchronous = FULL",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
 struct Job {
     durability: Durability,
     work: Work,
@@ -269,15 +278,6 @@ fn in_savepoint<T>(
     result
 }
 
-impl Durability {
-    fn pragma(self) -> &'static str {
-        match self {
-            Durability::Synced => "PRAGMA synchronous = FULL",
-            Durability::Deferred => "PRAGMA synchronous = NORMAL",
-        }
-    }
-}
-
 /// The writer thread: takes every job waiting, runs them in one transaction, commits
 /// once (synced if any job needs it), then tells each.
 fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
@@ -294,22 +294,9 @@ fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
         } else {
             Durability::Deferred
         };
-        // Set between transactions. Failing to relax it only costs an fsync; failing to
-        // restore it must not let a transaction that needs the disk go unsynced.
-        let set = if durability == current {
-            Ok(())
-        } else {
-            execute(&connection, durability.pragma())
-                .map(|()| current = durability)
-                .or_else(|e| {
-                    if durability == Durability::Synced {
-                        Err(e)
-                    } else {
-                        Ok(())
-                    }
-                })
-        };
-        match set.and_then(|()| execute(&connection, "BEGIN IMMEDIATE")) {
+        match set_durability(&connection, &mut current, durability)
+            .and_then(|()| execute(&connection, "BEGIN IMMEDIATE"))
+        {
             Ok(()) => {
                 let finishes: Vec<Finish> = group
                     .into_iter()
@@ -330,6 +317,27 @@ fn writer(connection: Connection, queue: mpsc::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// Sets `synchronous` for the next transaction, between transactions. Failing to relax
+/// it only costs an fsync; failing to restore it is an error, so that a transaction that
+/// needs the disk never commits unsynced.
+fn set_durability(
+    connection: &Connection,
+    current: &mut Durability,
+    wanted: Durability,
+) -> rusqlite::Result<()> {
+    if *current == wanted {
+        return Ok(());
+    }
+    match execute(connection, wanted.pragma()) {
+        Ok(()) => {
+            *current = wanted;
+            Ok(())
+        }
+        Err(_) if wanted == Durability::Deferred => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
