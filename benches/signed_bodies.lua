@@ -3,13 +3,15 @@
 -- threads send the same body, so every request is a distinct message until the list
 -- runs out (then they repeat, and count as Meta's redeliveries).
 local bodies = {}
-local counter = 0
+counter = 0 -- global: done() reads it from each thread
 local thread_index = 0
 local threads = tonumber(os.getenv("THREADS") or "2")
+local started = {}
 
 function setup(thread)
   thread:set("index", thread_index)
   thread_index = thread_index + 1
+  started[#started + 1] = thread
 end
 
 function init(args)
@@ -26,4 +28,19 @@ function request()
     ["Content-Type"] = "application/json",
     ["X-Hub-Signature-256"] = item[1],
   }, item[2])
+end
+
+-- How many distinct bodies the threads sent between them: a fast server may take one
+-- thread past its share of the list while the other is still within its own.
+function done(summary, latency, requests)
+  local lines = 0
+  for _ in io.lines(os.getenv("BODIES")) do
+    lines = lines + 1
+  end
+  local distinct = 0
+  for i, thread in ipairs(started) do
+    local share = math.floor((lines - (i - 1) + threads - 1) / threads)
+    distinct = distinct + math.min(thread:get("counter"), share)
+  end
+  io.write(string.format("Distinct bodies sent: %d\n", distinct))
 end
