@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `serve` under an external load generator, the modes alternated ROUNDS times (3 by
 # default) in one run, with wrk at 16 connections for DURATION each (6 s), unique signed
-# one-message bodies (MESSAGES, 400,000 by default: more than any mode sends here, so
-# every request is a new message). This machine's speed drifts by more than the
-# differences measured within minutes, so a ratio is one of medians over alternated runs,
-# and each round's own ratios are printed beside it:
+# one-message bodies (MESSAGES, 400,000 by default: more than the component's modes send
+# here, so each of their requests is a new message). This machine's speed drifts by more
+# than the differences measured within minutes, so a ratio is one of medians over
+# alternated runs, and each round's own ratios are printed beside it:
 #
 #   native    `serve --native-baseline`: the same hyper framing and work, done by the
 #             component crate compiled natively, dedup in memory (no store)
@@ -13,11 +13,11 @@
 #   embedded  the component, the embedded store (SQLite) in a fresh directory
 #   redis     the component, a redis-server started here (appendonly, appendfsync always)
 #
-# For each run: req/s, p50/p99, and every distinct message written exactly once (events on
-# serve's standard output, counted after it drained; the native baseline, faster than
-# the bodies last, repeats some and forgets keys past its in-memory window of 100,000, so
-# its "written twice" are those repeats). For Redis, the commands per webhook
-# (INFO commandstats). MODES picks modes (default "native previous embedded redis");
+# For each run: req/s, p50/p99, and every distinct message written exactly once (events
+# on serve's standard output, counted after it drained; the native baseline can send
+# more requests than a wrk thread has bodies, and its in-memory window forgets keys after
+# 100,000, so its "written twice" are those repeats). For Redis, the commands per
+# webhook (INFO commandstats). MODES picks modes (default "native previous embedded redis");
 # COMPONENT_ARGS adds flags to the component's serve. Prints one JSON object.
 #
 #   bash benches/serve-wrk.sh     # needs wrk and redis-server (apt-get install wrk
