@@ -104,11 +104,11 @@ run() {
     while kill -0 "$redis_pid" 2>/dev/null; do sleep 0.05; done
     rm "$dir/redis-$round/pid"
   fi
-  python3 - "$mode" "$dir/$mode-$round.wrk" "$dir/$mode-$round.events" "$messages" \
+  python3 - "$mode" "$dir/$mode-$round.wrk" "$dir/$mode-$round.events" \
     "$((after[0] - before[0]))" "$((after[1] - before[1]))" <<'PY'
 import json, re, sys
-mode, wrk, events, messages = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3], int(sys.argv[4])
-commands, evals = int(sys.argv[5]), int(sys.argv[6])
+mode, wrk, events = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
+commands, evals = int(sys.argv[4]), int(sys.argv[5])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 requests = int(re.search(r"(\d+) requests in", wrk).group(1))
 def ms(percent):
