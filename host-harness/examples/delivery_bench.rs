@@ -461,7 +461,7 @@ async fn main() {
     let median = |values: &[f64]| {
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
+        percentile(&sorted, 0.50)
     };
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
     let cpu_json = |name: &str| {
