@@ -248,6 +248,11 @@ fn cpu_seconds(pid: &str) -> f64 {
 const LOAD_ROUNDS: usize = 3;
 const LOAD_SECONDS: u64 = 6;
 
+/// `part / whole`, to three places: the form every ratio here is reported in.
+fn ratio(part: f64, whole: f64) -> f64 {
+    (part / whole * 1000.0).round() / 1000.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -475,7 +480,7 @@ async fn main() {
     let pair_ratios: Vec<f64> = webhook_rps["stdout"]
         .iter()
         .zip(&webhook_rps["http"])
-        .map(|(s, h)| (h / s * 1000.0).round() / 1000.0)
+        .map(|(s, h)| ratio(*h, *s))
         .collect();
     let delivered_under_load = arrivals.at.lock().unwrap().len() - delivered_before;
 
@@ -487,7 +492,7 @@ async fn main() {
                 "events": events,
                 "delivered": delivered,
                 "deliveries_per_second": deliveries_per_second.round(),
-                "over_receiver_wrk": (deliveries_per_second / receiver_rps * 1000.0).round() / 1000.0,
+                "over_receiver_wrk": ratio(deliveries_per_second, receiver_rps),
             },
             "latency_200_to_delivery_ms": {
                 "webhooks": lags.len(),
@@ -510,7 +515,7 @@ async fn main() {
                 "seconds_each": LOAD_SECONDS,
                 "stdout_sink": stdout_rps.round(),
                 "http_sink_while_delivering": http_rps.round(),
-                "ratio": (http_rps / stdout_rps * 1000.0).round() / 1000.0,
+                "ratio": ratio(http_rps, stdout_rps),
                 "ratio_each_round": pair_ratios,
                 "stdout_runs": webhook_rps["stdout"].iter().map(|r| r.round()).collect::<Vec<_>>(),
                 "http_runs": webhook_rps["http"].iter().map(|r| r.round()).collect::<Vec<_>>(),
