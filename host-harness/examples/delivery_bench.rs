@@ -4,7 +4,7 @@
 //! 1. **the receiver's own rate:** wrk (2 threads, 16 connections, 5 s) POSTing to it;
 //! 2. **deliveries/s:** `EVENTS` events accepted while the subscription is stopped (the
 //!    receiver answered 410), then `redrive` and a fresh `serve`: the burst's rate at the
-//!    receiver, and its ratio to (1);
+//!    receiver, its ratio to (1), and the CPU `serve` and the receiver spent per delivery;
 //! 3. **latency** from each webhook's 200 to its event's arrival, at about 1,000
 //!    webhooks/s, p50/p99/max; and Meta's side, the webhooks' own answer times, with
 //!    that healthy receiver and with one that never answers;
@@ -253,6 +253,11 @@ fn ratio(part: f64, whole: f64) -> f64 {
     (part / whole * 1000.0).round() / 1000.0
 }
 
+/// To one place: CPU figures in µs.
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -324,7 +329,13 @@ async fn main() {
         &["redrive", "--store", store_arg, "--subscription", "1"],
     );
     let (child, serving) = serve(&bin, &store, &[]);
+    let pid = child.id().to_string();
+    let (serve_before, bench_before) = (cpu_seconds(&pid), cpu_seconds("self"));
     wait_for(&arrivals, events, Duration::from_secs(120)).await;
+    let burst_cpu = [
+        (cpu_seconds(&pid) - serve_before) / events as f64 * 1e6,
+        (cpu_seconds("self") - bench_before) / events as f64 * 1e6,
+    ];
     let burst: Vec<Instant> = arrivals
         .at
         .lock()
@@ -468,7 +479,6 @@ async fn main() {
         sorted.sort_by(f64::total_cmp);
         percentile(&sorted, 0.50)
     };
-    let round1 = |x: f64| (x * 10.0).round() / 10.0;
     let cpu_json = |name: &str| {
         let runs = &cpu[name];
         json!({
@@ -493,6 +503,10 @@ async fn main() {
                 "delivered": delivered,
                 "deliveries_per_second": deliveries_per_second.round(),
                 "over_receiver_wrk": ratio(deliveries_per_second, receiver_rps),
+                "cpu_us_per_delivery": {
+                    "serve": round1(burst_cpu[0]),
+                    "receiver": round1(burst_cpu[1]),
+                },
             },
             "latency_200_to_delivery_ms": {
                 "webhooks": lags.len(),

@@ -25,6 +25,11 @@ use crate::standard_webhooks::SigningSecret;
 /// The most of a receiver's answer read (and dropped), so that its connection is kept.
 const MAX_ANSWER: usize = 64 * 1024;
 
+// Standard Webhooks' headers, made once rather than parsed on every attempt.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
 /// What an attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -83,7 +88,8 @@ pub fn client(
 pub struct HttpSink {
     uri: http::Uri,
     signing: SigningSecret,
-    /// Static headers and Basic auth, marked sensitive.
+    /// The headers every attempt carries: the content type, the user agent, and the
+    /// static headers and Basic auth, those marked sensitive.
     headers: HeaderMap,
 }
 
@@ -114,6 +120,15 @@ impl HttpSink {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        // Set after the static headers, so that none of them replaces these.
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "whatsapp-connector-gateway/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        );
         Ok(Self {
             uri,
             signing,
@@ -139,20 +154,9 @@ impl HttpSink {
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(concat!(
-                "whatsapp-connector-gateway/",
-                env!("CARGO_PKG_VERSION")
-            )),
-        );
-        for (name, value) in [
-            ("webhook-id", id.to_owned()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ] {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
+        for (name, value) in [(WEBHOOK_ID, id), (WEBHOOK_SIGNATURE, &signature)] {
+            if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(name, value);
             }
         }

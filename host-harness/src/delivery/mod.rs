@@ -22,9 +22,10 @@ pub mod retry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
@@ -120,6 +121,46 @@ pub struct Deliveries {
     stopping: AtomicBool,
     /// HTTP rounds under way.
     in_flight: AtomicUsize,
+    /// Where the workers and their HTTP connections run: see [`DeliveryThread`].
+    thread: DeliveryThread,
+}
+
+/// The thread every delivery of a process runs on, with a single-threaded runtime of
+/// its own, apart from the runtime that answers Meta.
+///
+/// - **Meta's answers first.** A webhook's handler never shares a runtime thread, its
+///   queue or its I/O driver with a delivery, so a burst of deliveries (a re-drive, a
+///   receiver back after an outage) delays no 200.
+/// - **Cheaper deliveries.** An attempt wakes its worker and its connection's task
+///   several times; on one thread those wake-ups are a push onto a local queue, not a
+///   hop between threads (the same reason the one-call subcommands use a current-thread
+///   runtime).
+///
+/// One thread makes tens of thousands of attempts a second here (`delivery_bench`),
+/// many times what a workflow engine takes. The runtime stops when this is dropped.
+struct DeliveryThread {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl DeliveryThread {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("delivery".into())
+            .spawn(move || {
+                // Until the sender is dropped with the process's `Deliveries`.
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
+    }
 }
 
 /// What a round came to.
@@ -155,11 +196,12 @@ impl Deliveries {
             workers: Mutex::default(),
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            thread: DeliveryThread::start().context("cannot start the delivery thread")?,
         }))
     }
 
     /// Makes sure a worker delivers `subscription`'s events to `target` (the
-    /// registrations as just read), and wakes it. Needs a tokio runtime.
+    /// registrations as just read), and wakes it.
     pub fn wake(self: &Arc<Self>, subscription: &str, target: &Target) {
         self.start(subscription, target, true);
     }
@@ -191,7 +233,9 @@ impl Deliveries {
             target: Mutex::new(target.clone()),
         });
         workers.insert(subscription.to_owned(), worker.clone());
-        tokio::spawn(run(self.clone(), subscription.to_owned(), worker));
+        self.thread
+            .handle
+            .spawn(run(Arc::downgrade(self), subscription.to_owned(), worker));
     }
 
     /// Retires the workers of subscriptions not in `current` (each stops once its
@@ -518,13 +562,18 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Worker>) {
+/// A worker's loop. It holds its `Deliveries` only during a round: once the endpoint
+/// that made them is gone, the worker ends, and with the last one the delivery thread.
+async fn run(deliveries: Weak<Deliveries>, subscription: String, worker: Arc<Worker>) {
     let mut failing: Option<String> = None;
     let mut backoff = Duration::from_millis(50);
     // The HTTP sink made from the target's secrets, kept while they do not change.
     let mut http: Option<(String, Option<HttpDelivery>, Arc<HttpSink>)> = None;
     let mut held = Held::default();
     loop {
+        let Some(deliveries) = deliveries.upgrade() else {
+            return;
+        };
         let target = worker
             .target
             .lock()
@@ -548,13 +597,22 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
                     .await
             }
         };
+        let stopping = deliveries.stopping.load(Ordering::SeqCst);
+        if matches!(round, Ok(Round::Idle)) && worker.retired.load(Ordering::Relaxed) {
+            let mut workers = deliveries.workers.lock().unwrap_or_else(|p| p.into_inner());
+            if worker.retired.load(Ordering::Relaxed) {
+                workers.remove(&subscription);
+                return;
+            }
+        }
+        drop(deliveries);
         match round {
             Ok(Round::Worked { full }) => {
                 if failing.take().is_some() {
                     tracing::info!(subscription, "delivery: delivering again");
                 }
                 backoff = Duration::from_millis(50);
-                if !full && target.sink.is_local() && !deliveries.stopping.load(Ordering::SeqCst) {
+                if !full && target.sink.is_local() && !stopping {
                     tokio::time::sleep(LOCAL_LINGER).await;
                 }
             }
@@ -562,13 +620,6 @@ async fn run(deliveries: Arc<Deliveries>, subscription: String, worker: Arc<Work
                 worker.target.lock().unwrap_or_else(|p| p.into_inner()).gone = true;
             }
             Ok(Round::Idle) => {
-                if worker.retired.load(Ordering::Relaxed) {
-                    let mut workers = deliveries.workers.lock().unwrap_or_else(|p| p.into_inner());
-                    if worker.retired.load(Ordering::Relaxed) {
-                        workers.remove(&subscription);
-                        return;
-                    }
-                }
                 tokio::select! {
                     () = worker.wake.notified() => {}
                     () = tokio::time::sleep(IDLE_POLL) => {}
@@ -609,4 +660,65 @@ fn sink_for(
     let sink = Arc::new(HttpSink::new(url, delivery)?);
     *kept = Some((url.to_owned(), Some(delivery.clone()), sink.clone()));
     Ok(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    use crate::store::{DEFAULT_DEDUP_TTL, EmbeddedStore, Pending};
+
+    fn event(key: &str) -> Pending {
+        Pending {
+            subscription: "s".into(),
+            dedup_key: key.into(),
+            line: format!("{{\"key\":\"{key}\"}}\n").into_bytes(),
+            stream: None,
+        }
+    }
+
+    fn delivered(file: &Path) -> String {
+        std::fs::read_to_string(file).unwrap_or_default()
+    }
+
+    /// Deliveries have a thread of their own: they go on while every thread of the
+    /// runtime that answers Meta is busy (here its only one, blocked outright), and they
+    /// end with the `Deliveries` that started them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn deliveries_go_on_while_the_webhook_runtime_is_blocked_and_end_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open(&dir.path().join("store"), DEFAULT_DEDUP_TTL).unwrap());
+        let file = dir.path().join("events");
+        let target = Target {
+            sink: Sink::File(file.clone()),
+            ..Target::stdout()
+        };
+        store.commit(vec![event("first")]).await.unwrap();
+        let output: EventSink = Arc::new(Mutex::new(std::io::sink()));
+        let deliveries = Deliveries::new(
+            store.clone(),
+            output,
+            DeliveryOptions::default(),
+            Arc::default(),
+        )
+        .unwrap();
+        deliveries.wake("s", &target);
+
+        // Never yields: a worker on this runtime could not run until it is over.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while delivered(&file).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(delivered(&file), "{\"key\":\"first\"}\n");
+
+        // Gone with its `Deliveries`: an event committed afterwards stays in the outbox,
+        // though a live worker looks every IDLE_POLL.
+        drop(deliveries);
+        store.commit(vec![event("second")]).await.unwrap();
+        tokio::time::sleep(IDLE_POLL * 4).await;
+        assert_eq!(delivered(&file), "{\"key\":\"first\"}\n");
+        assert_eq!(store.outbox("s", 10).await.unwrap().entries.len(), 1);
+    }
 }

@@ -17,7 +17,7 @@
 //! it (event written, key not recorded). A file or a workflow engine cannot take part in
 //! a store's transaction; the store's own outbox can. So [`Store::commit`] records keys
 //! and events together, Meta gets its 200 once that is durable, and the delivery workers
-//! (`delivery.rs`) move each subscription's events to its sink, acknowledging as they go.
+//! (`delivery/`) move each subscription's events to its sink, acknowledging as they go.
 
 pub mod embedded;
 pub mod redis;
