@@ -218,14 +218,15 @@ impl Endpoint {
             }],
         });
         Self {
-            // Only a TLS backend that cannot start fails here: rustls with its own roots.
+            // Only a TLS backend that cannot start (rustls with its own roots) or a
+            // thread the system refuses fails here.
             deliveries: Deliveries::new(
                 store.clone(),
                 output,
                 options.delivery.clone(),
                 stats.clone(),
             )
-            .expect("the delivery HTTP client"),
+            .expect("the delivery HTTP client and thread"),
             store,
             single,
             probe: Route {
