@@ -244,18 +244,46 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The CPU used by a `serve` and by this process (the receiver, when it is delivered
+/// to) since [`CpuSince::now`].
+struct CpuSince {
+    pid: String,
+    serve: f64,
+    receiver: f64,
+}
+
+impl CpuSince {
+    fn now(child: &Child) -> Self {
+        let pid = child.id().to_string();
+        Self {
+            serve: cpu_seconds(&pid),
+            receiver: cpu_seconds("self"),
+            pid,
+        }
+    }
+
+    /// µs per one of `count` (deliveries, webhooks): `serve`'s, the receiver's.
+    fn per(&self, count: f64) -> (f64, f64) {
+        (
+            (cpu_seconds(&self.pid) - self.serve) / count * 1e6,
+            (cpu_seconds("self") - self.receiver) / count * 1e6,
+        )
+    }
+}
+
 /// Alternated runs of each sink in step 4, and each one's length in seconds.
 const LOAD_ROUNDS: usize = 3;
 const LOAD_SECONDS: u64 = 6;
 
-/// `part / whole`, to three places: the form every ratio here is reported in.
-fn ratio(part: f64, whole: f64) -> f64 {
-    (part / whole * 1000.0).round() / 1000.0
+/// `x` to `places` decimal places: ratios to 3, milliseconds to 2, µs to 1.
+fn rounded(x: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (x * scale).round() / scale
 }
 
-/// To one place: CPU figures in µs.
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+/// `part / whole`, to three places: the form every ratio here is reported in.
+fn ratio(part: f64, whole: f64) -> f64 {
+    rounded(part / whole, 3)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -329,13 +357,9 @@ async fn main() {
         &["redrive", "--store", store_arg, "--subscription", "1"],
     );
     let (child, serving) = serve(&bin, &store, &[]);
-    let pid = child.id().to_string();
-    let (serve_before, bench_before) = (cpu_seconds(&pid), cpu_seconds("self"));
+    let cpu_since = CpuSince::now(&child);
     wait_for(&arrivals, events, Duration::from_secs(120)).await;
-    let burst_cpu = [
-        (cpu_seconds(&pid) - serve_before) / events as f64 * 1e6,
-        (cpu_seconds("self") - bench_before) / events as f64 * 1e6,
-    ];
+    let burst_cpu = cpu_since.per(events as f64);
     let burst: Vec<Instant> = arrivals
         .at
         .lock()
@@ -442,8 +466,7 @@ async fn main() {
                 ],
             );
             let (child, serving) = serve(&bin, &store, &[]);
-            let pid = child.id().to_string();
-            let (serve_before, bench_before) = (cpu_seconds(&pid), cpu_seconds("self"));
+            let cpu_since = CpuSince::now(&child);
             let target = format!("http://{serving}{PATH}");
             let bodies_path = bodies_file.to_str().unwrap().to_owned();
             let seconds = LOAD_SECONDS.to_string() + "s";
@@ -465,11 +488,9 @@ async fn main() {
             .unwrap();
             // CPU per accepted webhook, in µs: serve's own, and this process's (the
             // receiver; idle in the stdout runs).
-            let webhooks = rps * LOAD_SECONDS as f64;
-            cpu.entry(name).or_default().push((
-                (cpu_seconds(&pid) - serve_before) / webhooks * 1e6,
-                (cpu_seconds("self") - bench_before) / webhooks * 1e6,
-            ));
+            cpu.entry(name)
+                .or_default()
+                .push(cpu_since.per(rps * LOAD_SECONDS as f64));
             webhook_rps.entry(name).or_default().push(rps);
             stop(child);
         }
@@ -482,8 +503,8 @@ async fn main() {
     let cpu_json = |name: &str| {
         let runs = &cpu[name];
         json!({
-            "serve_us_per_webhook": round1(median(&runs.iter().map(|r| r.0).collect::<Vec<_>>())),
-            "receiver_us_per_webhook": round1(median(&runs.iter().map(|r| r.1).collect::<Vec<_>>())),
+            "serve_us_per_webhook": rounded(median(&runs.iter().map(|r| r.0).collect::<Vec<_>>()), 1),
+            "receiver_us_per_webhook": rounded(median(&runs.iter().map(|r| r.1).collect::<Vec<_>>()), 1),
         })
     };
     let (stdout_rps, http_rps) = (median(&webhook_rps["stdout"]), median(&webhook_rps["http"]));
@@ -504,24 +525,24 @@ async fn main() {
                 "deliveries_per_second": deliveries_per_second.round(),
                 "over_receiver_wrk": ratio(deliveries_per_second, receiver_rps),
                 "cpu_us_per_delivery": {
-                    "serve": round1(burst_cpu[0]),
-                    "receiver": round1(burst_cpu[1]),
+                    "serve": rounded(burst_cpu.0, 1),
+                    "receiver": rounded(burst_cpu.1, 1),
                 },
             },
             "latency_200_to_delivery_ms": {
                 "webhooks": lags.len(),
-                "p50": (percentile(&lags, 0.50) * 100.0).round() / 100.0,
-                "p99": (percentile(&lags, 0.99) * 100.0).round() / 100.0,
-                "max": (lags.last().copied().unwrap_or_default() * 100.0).round() / 100.0,
+                "p50": rounded(percentile(&lags, 0.50), 2),
+                "p99": rounded(percentile(&lags, 0.99), 2),
+                "max": rounded(lags.last().copied().unwrap_or_default(), 2),
             },
             "webhook_answer_ms_at_1000_per_second": {
                 "healthy_receiver": {
-                    "p50": (percentile(&healthy_answers, 0.50) * 100.0).round() / 100.0,
-                    "p99": (percentile(&healthy_answers, 0.99) * 100.0).round() / 100.0,
+                    "p50": rounded(percentile(&healthy_answers, 0.50), 2),
+                    "p99": rounded(percentile(&healthy_answers, 0.99), 2),
                 },
                 "hanging_receiver": {
-                    "p50": (percentile(&hanging_answers, 0.50) * 100.0).round() / 100.0,
-                    "p99": (percentile(&hanging_answers, 0.99) * 100.0).round() / 100.0,
+                    "p50": rounded(percentile(&hanging_answers, 0.50), 2),
+                    "p99": rounded(percentile(&hanging_answers, 0.99), 2),
                 },
             },
             "webhooks_per_second": {
