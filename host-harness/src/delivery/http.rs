@@ -14,10 +14,9 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+use super::connections::{Connections, Connector, SendError};
 use super::retry::parse_retry_after;
 use crate::registration::HttpDelivery;
 use crate::standard_webhooks::SigningSecret;
@@ -44,28 +43,37 @@ pub enum Attempt {
     Gone,
 }
 
-/// The client every HTTP sink of a process shares: hyper's pooled client (keep-alive,
-/// one pool per host) over rustls (the Web PKI's roots, the `ring` provider) or plain
-/// TCP, with the connect timeout on the connector and the whole attempt's timeout around
-/// each exchange. Redirects are not followed (hyper's client never does).
+/// What every HTTP sink of a process shares: how to connect (TCP with the connect
+/// timeout; rustls with the Web PKI's roots and the `ring` provider for `https`) and the
+/// whole attempt's timeout. Each sink keeps its own connections ([`Connections`]).
+/// Redirects are not followed.
 #[derive(Clone)]
 pub struct DeliveryClient {
-    client: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connector: Connector,
     timeout: Duration,
+    /// Connections kept per sink (its attempts at once).
+    per_sink: usize,
 }
 
 impl std::fmt::Debug for DeliveryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeliveryClient")
             .field("timeout", &self.timeout)
+            .field("per_sink", &self.per_sink)
             .finish()
+    }
+}
+
+impl DeliveryClient {
+    pub fn connector(&self) -> &Connector {
+        &self.connector
     }
 }
 
 pub fn client(
     connect_timeout: Duration,
     timeout: Duration,
-    per_host: usize,
+    per_sink: usize,
 ) -> anyhow::Result<DeliveryClient> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
@@ -77,16 +85,18 @@ pub fn client(
         .https_or_http()
         .enable_http1()
         .wrap_connector(connector);
-    let client = HyperClient::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(per_host)
-        .build(connector);
-    Ok(DeliveryClient { client, timeout })
+    Ok(DeliveryClient {
+        connector,
+        timeout,
+        per_sink,
+    })
 }
 
 /// A subscription's HTTP sink, ready to sign. `Debug` shows no secret.
 #[derive(Debug)]
 pub struct HttpSink {
-    uri: http::Uri,
+    connections: Connections,
+    timeout: Duration,
     signing: SigningSecret,
     /// The headers every attempt carries: the content type, the user agent, and the
     /// static headers and Basic auth, those marked sensitive.
@@ -95,11 +105,16 @@ pub struct HttpSink {
 
 impl HttpSink {
     /// Errors name the header, never its value.
-    pub fn new(url: &str, delivery: &HttpDelivery) -> anyhow::Result<Self> {
-        let uri: http::Uri = url
+    pub fn new(
+        url: &str,
+        delivery: &HttpDelivery,
+        client: &DeliveryClient,
+    ) -> anyhow::Result<Self> {
+        let connections = url
             .parse()
             .ok()
-            .context("the events URL is not a valid URL")?;
+            .and_then(|uri| Connections::new(client.connector.clone(), &uri, client.per_sink))
+            .context("the events URL is not a valid http or https URL")?;
         let signing = SigningSecret::parse(delivery.signing_secret.expose())?;
         let mut headers = HeaderMap::new();
         for header in &delivery.headers {
@@ -130,28 +145,28 @@ impl HttpSink {
             )),
         );
         Ok(Self {
-            uri,
+            connections,
+            timeout: client.timeout,
             signing,
             headers,
         })
     }
 
     /// POSTs `body` (the event's JSON) as the event `id`.
-    pub async fn attempt(&self, client: &DeliveryClient, id: &str, body: Bytes) -> Attempt {
-        match tokio::time::timeout(client.timeout, self.exchange(client, id, body)).await {
+    pub async fn attempt(&self, id: &str, body: Bytes) -> Attempt {
+        match tokio::time::timeout(self.timeout, self.exchange(id, body)).await {
             Ok(attempt) => attempt,
             Err(_) => failed(None, "timed out".into(), None),
         }
     }
 
-    async fn exchange(&self, client: &DeliveryClient, id: &str, body: Bytes) -> Attempt {
+    async fn exchange(&self, id: &str, body: Bytes) -> Attempt {
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let signature = self.signing.sign(id, timestamp, &body);
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
         headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
@@ -160,8 +175,8 @@ impl HttpSink {
                 headers.insert(name, value);
             }
         }
-        let response = match client.client.request(request).await {
-            Ok(response) => response,
+        let (response, lease) = match self.connections.send(request).await {
+            Ok(answer) => answer,
             Err(e) => return failed(None, describe(&e), None),
         };
         let status = response.status();
@@ -179,6 +194,8 @@ impl HttpSink {
                 Some(Err(_)) | None => break,
             }
         }
+        drop(body);
+        self.connections.give_back(lease).await;
         if status.is_success() {
             Attempt::Delivered
         } else if status == http::StatusCode::GONE {
@@ -202,12 +219,8 @@ fn failed(status: Option<u16>, reason: String, retry_after: Option<Duration>) ->
 }
 
 /// A transport error, without its URL: the kind of failure and its innermost cause.
-fn describe(error: &hyper_util::client::legacy::Error) -> String {
-    let kind = if error.is_connect() {
-        "cannot connect"
-    } else {
-        "the exchange failed"
-    };
+fn describe(error: &SendError) -> String {
+    let kind = error.to_string();
     let mut cause = None;
     let mut source = std::error::Error::source(error);
     while let Some(e) = source {
@@ -216,6 +229,6 @@ fn describe(error: &hyper_util::client::legacy::Error) -> String {
     }
     match cause {
         Some(cause) => format!("{kind}: {cause}"),
-        None => kind.into(),
+        None => kind,
     }
 }

@@ -15,6 +15,7 @@
 //! - **Isolation.** Each subscription has its own worker: a failing or hanging receiver
 //!   delays only its own events, and Meta's answers never wait for any of them.
 
+pub mod connections;
 pub mod file;
 pub mod http;
 pub mod retry;
@@ -371,7 +372,6 @@ impl Deliveries {
             .map(|e| (e, false))
             .chain(due.into_iter().map(|e| (e, true)))
             .collect();
-        let client = &self.client;
         let full = work.len() == HTTP_BATCH;
         let attempts: Vec<_> = work
             .iter()
@@ -382,7 +382,7 @@ impl Deliveries {
                 );
                 async move {
                     let started = Instant::now();
-                    let attempt = sink.attempt(client, &id, body).await;
+                    let attempt = sink.attempt(&id, body).await;
                     (id, attempt, started.elapsed())
                 }
             })
@@ -583,14 +583,16 @@ async fn run(deliveries: Weak<Deliveries>, subscription: String, worker: Arc<Wor
             _ if target.gone => Ok(Round::Idle),
             Sink::Stream(_) => Ok(Round::Idle),
             Sink::Http(_) if deliveries.stopping.load(Ordering::SeqCst) => return,
-            Sink::Http(url) => match sink_for(&mut http, url, target.http.as_ref()) {
-                Ok(sink) => {
-                    deliveries
-                        .http_round(&subscription, &target, &sink, &mut held)
-                        .await
+            Sink::Http(url) => {
+                match sink_for(&mut http, url, target.http.as_ref(), &deliveries.client) {
+                    Ok(sink) => {
+                        deliveries
+                            .http_round(&subscription, &target, &sink, &mut held)
+                            .await
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             local => {
                 deliveries
                     .local_round(&subscription, local, &mut held)
@@ -647,6 +649,7 @@ fn sink_for(
     kept: &mut Option<(String, Option<HttpDelivery>, Arc<HttpSink>)>,
     url: &str,
     delivery: Option<&HttpDelivery>,
+    client: &http::DeliveryClient,
 ) -> anyhow::Result<Arc<HttpSink>> {
     if let Some((u, d, sink)) = kept
         && u == url
@@ -657,7 +660,7 @@ fn sink_for(
     let delivery = delivery.ok_or_else(|| {
         anyhow::anyhow!("the subscription has no signing secret: enable it again")
     })?;
-    let sink = Arc::new(HttpSink::new(url, delivery)?);
+    let sink = Arc::new(HttpSink::new(url, delivery, client)?);
     *kept = Some((url.to_owned(), Some(delivery.clone()), sink.clone()));
     Ok(sink)
 }
