@@ -7,8 +7,8 @@
 //! header, rewrites the URI to its path, races the pool's checkout against a connect,
 //! and spawns a task to put the connection back once it is idle. A sink always talks to
 //! one origin with one path, so here those are made once, and a connection goes back to
-//! its sink when the attempt has read the answer. That is about a tenth of a
-//! delivery's cost (docs/performance.md, "Connections of the sink's own").
+//! its sink when the attempt has read the answer: 8% less of `serve`'s CPU per
+//! delivery (docs/performance.md, "Connections of the sink's own").
 //!
 //! What the pooled client did and this keeps:
 //! - at most `max_idle` connections kept, and none idle longer than [`IDLE_LIMIT`];

@@ -65,6 +65,7 @@ impl std::fmt::Debug for DeliveryClient {
 }
 
 impl DeliveryClient {
+    /// How the process connects, for a sink's [`Connections`].
     pub fn connector(&self) -> &Connector {
         &self.connector
     }
